@@ -177,7 +177,7 @@ def _describe(node: fx.Node) -> str:
     if node.op == "call_module":
         return f"'{node.target}'"
     target = getattr(node.target, "__name__", str(node.target))
-    return f"{target} ({node.name})"
+    return f"{target} (node '{node.name}')"
 
 
 def _flatten_start(node: fx.Node, cur: fx.Node) -> int | None:
@@ -271,7 +271,7 @@ class _Walk:
             if not others:
                 return None  # arithmetic with a constant is elementwise
             if node.target in _ADDITIONS:
-                return f"residual add {_describe(node)} on the path"
+                return f"residual add on the path: {_describe(node)} sums it with another tensor"
             return f"{_describe(node)} combines it with another tensor"
         if _flatten_start(node, cur) is not None:
             return "flatten"

@@ -1,0 +1,145 @@
+"""Cross-covariance M, its spectrum, the growth size, and the initialisers' values."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from growth_models import batches, conv_bn_conv, image_input, mlp, settle
+from sparsegrow.errors import GrowthError
+from sparsegrow.growth import Grower, cross_covariances, growth_size
+
+
+def test_growth_size_by_energy_hand_computed():
+    values = torch.tensor([1.0, 3.0, 0.0, 2.0])  # energies 9, 4, 1 of 14 (order does not matter)
+    assert growth_size(values, energy=0.9, min_units=0, max_ratio=1.0, width=8) == 2  # 13 ≥ 12.6
+    assert growth_size(values, energy=0.5, min_units=0, max_ratio=1.0, width=8) == 1  # 9 ≥ 7
+    assert growth_size(values, energy=0.95, min_units=0, max_ratio=1.0, width=8) == 3  # 14 ≥ 13.3
+    assert growth_size(values, energy=0.9, min_units=0, max_ratio=0.25, width=4) == 1  # cap ⌊1⌋
+    assert growth_size(values, energy=0.9, min_units=3, max_ratio=0.25, width=4) == 3  # min wins
+    assert growth_size(torch.zeros(3), energy=0.9, min_units=0, max_ratio=1.0, width=8) == 0
+    with pytest.raises(GrowthError, match="energy must be in"):
+        growth_size(values, energy=1.5, width=8)
+
+
+def _two_layer():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 3))
+
+
+def test_cross_covariance_of_linear_pair_matches_hand_computation():
+    model = _two_layer().train()
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randn(7, 4, generator=g), torch.randint(0, 3, (7,), generator=g))
+            for _ in range(3)]
+    got = cross_covariances(model, Grower(model).pairs, data, F.cross_entropy)["0"]
+    expected = torch.zeros(3, 4)
+    for x, y in data:  # δ of the mean cross-entropy w.r.t. the logits, in eval mode (no dropout)
+        logits = model[3](F.relu(model[0](x)))
+        delta = (F.softmax(logits, 1) - F.one_hot(y, 3)) / len(x)
+        expected += delta.T @ x / len(data)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert model.training and model[2].training  # modes restored
+    assert all(p.grad is None for p in model.parameters())  # no gradients left behind
+
+
+def test_cross_covariance_of_conv_pair_uses_patch_and_position_means():
+    torch.manual_seed(0)
+    model = settle(conv_bn_conv()).eval()
+    model[0].stride, model[3].dilation, model[3].padding = (2, 2), (2, 2), (2, 2)
+    running = model[1].running_mean.clone()
+    data = batches(model, n_batches=2)
+    got = cross_covariances(model, Grower(model).pairs, data, F.cross_entropy)["0"]
+    expected = torch.zeros(5, 2 * 9)
+    for x, y in data:
+        patches = F.unfold(x, 3, padding=1, stride=2).mean(-1)
+        z = model[3](model[2](model[1](model[0](x))))
+        z.retain_grad()
+        F.cross_entropy(model[5](model[4](z)), y).backward()
+        expected += z.grad.mean((2, 3)).T @ patches / len(data)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.equal(model[1].running_mean, running)
+
+
+def test_on_data_rows_are_top_singular_directions_scaled_and_sparse():
+    torch.manual_seed(0)
+    model = settle(mlp())
+    grower = Grower(model)
+    data = batches(model)
+    spectrum = grower.spectrum(data, F.cross_entropy)["1"]
+    old = model[1].weight.detach().clone()
+    mask = grower.widen("1", 2, init="on_data", spectrum=spectrum)
+    new = model[1].weight[10:].detach()
+    target = old.norm(dim=1).mean()
+    assert torch.allclose(new.norm(dim=1), target.expand(2), atol=1e-6)
+    cosine = (new / new.norm(dim=1, keepdim=True) * spectrum.directions[:2]).sum(1)
+    assert torch.allclose(cosine.abs(), torch.ones(2), atol=1e-5)
+    assert torch.all(model[1].bias[10:] == 0) and torch.all(model[3].weight[:, 10:] == 0)
+    assert mask.all() and torch.equal(model[1].weight[:10], old)
+
+    sparse_model = settle(mlp())
+    mask = Grower(sparse_model).widen("1", 3, init="on_data", batches=data,
+                                      loss_fn=F.cross_entropy, init_density=0.5)
+    rows = sparse_model[1].weight[10:]
+    assert mask.shape == sparse_model[1].weight.shape and mask[:10].all()
+    assert torch.equal(mask[10:], rows != 0) and (rows != 0).sum(1).tolist() == [6, 6, 6]
+
+
+def test_on_data_fills_beyond_the_rank_of_m_with_orthonormal_directions():
+    torch.manual_seed(0)
+    model = settle(mlp())
+    grower = Grower(model)
+    spectrum = grower.spectrum(batches(model), F.cross_entropy)["3"]
+    # M is 3×10, and cross-entropy's δ sums to zero over the classes: rank 2.
+    assert spectrum.singular_values[2] < 1e-6 * spectrum.singular_values[0]
+    grower.widen("3", 6, init="on_data", spectrum=spectrum)
+    rows = model[3].weight[8:].detach()
+    unit = rows / rows.norm(dim=1, keepdim=True)
+    assert torch.allclose(unit @ unit.T, torch.eye(6), atol=1e-5)
+    assert torch.allclose((unit[:2] * spectrum.directions[:2]).sum(1).abs(), torch.ones(2),
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize("init", ["on_data", "zero_out", "random"])
+def test_basis_puts_new_rows_in_its_orthogonal_complement(init):
+    torch.manual_seed(0)
+    model = settle(mlp())
+    basis = torch.linalg.qr(torch.randn(12, 5)).Q
+    Grower(model).widen("1", 4, init=init, batches=batches(model), loss_fn=F.cross_entropy,
+                        basis=basis, generator=torch.Generator().manual_seed(0))
+    rows = model[1].weight[10:].detach()
+    assert rows.norm(dim=1).min() > 0.1
+    assert (rows @ basis).abs().max() < 1e-5
+
+
+def test_net2wider_copies_units_and_batchnorm_statistics():
+    torch.manual_seed(0)
+    model = settle(conv_bn_conv()).eval()
+    before = copy.deepcopy(model)
+    Grower(model).widen("0", 3, init="net2wider", generator=torch.Generator().manual_seed(1))
+    conv, bn = model[0], model[1]
+    for k in range(4, 7):
+        j = next(i for i in range(4) if torch.equal(conv.weight[k], before[0].weight[i]))
+        for name in ["weight", "bias", "running_mean", "running_var"]:
+            assert getattr(bn, name)[k] == getattr(bn, name)[j]
+        assert torch.equal(model[3].weight[:, k], model[3].weight[:, j])
+    x = image_input(model)
+    assert (model(x) - before(x)).abs().max() <= 1e-6
+
+
+def test_widen_many_reuses_one_spectrum_per_layer():
+    torch.manual_seed(0)
+    model = settle(mlp())
+    grower = Grower(model)
+    spectra = grower.spectrum(batches(model), F.cross_entropy)
+    sizes = grower.growth_sizes(spectra, energy=0.9, min_units=1, max_ratio=0.5)
+    assert set(sizes) == {"1", "3"} and all(1 <= m <= 5 for m in sizes.values())
+    before = copy.deepcopy(model)
+    masks = grower.widen_many(sizes, init="on_data", spectra_by_layer=spectra, init_density=0.5)
+    assert set(masks) == {"1", "3"}
+    assert [h["layer"] for h in grower.history] == ["3", "1"]  # last pair first
+    assert grower.widths()["1"] == 10 + sizes["1"] and grower.widths()["3"] == 8 + sizes["3"]
+    x = image_input(model)
+    assert (model(x) - before(x)).abs().max() <= 1e-6
