@@ -12,8 +12,8 @@ and the spectrum says how many directions carry the signal (METHOD.md).
 Exact choices:
 
 - The model runs in eval mode (no BatchNorm statistics updates, no dropout noise) and every
-  module is put back in its own original mode; gradients are taken with ``torch.autograd.grad`` with respect to the
-  consumers' outputs only, so no parameter ``.grad`` is created or changed.
+  module is put back in its own original mode; gradients are taken with ``torch.autograd.grad``
+  with respect to the consumers' outputs only, so no parameter ``.grad`` is created or changed.
 - ``loss_fn(output, y)`` is assumed to average over the batch (the usual reduction), so
   ∂L/∂z_n is already δ_n / N; M is the average over batches of Σ_n ∂L/∂z_n ⊗ a_n, i.e. the mean
   over samples of δ ⊗ a.
@@ -111,7 +111,8 @@ def cross_covariances(model: nn.Module, pairs: list[ExpandablePair], batches,
 
     def keep_output(name):
         def hook(module, args, out):
-            if not out.requires_grad:  # everything before is frozen: make it a leaf to differentiate
+            # Everything before C is frozen: make its output a leaf we can differentiate to.
+            if not out.requires_grad:
                 out = out.detach().requires_grad_(True)
             outputs[name] = out
             return out

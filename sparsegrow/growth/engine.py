@@ -1,4 +1,4 @@
-"""`Grower`: one façade over analysis, surgery, initialisers, optimizer state and tracked tensors."""
+"""`Grower`: one façade over analysis, surgery, initialisers, optimizer state, tracked tensors."""
 
 from __future__ import annotations
 
@@ -115,6 +115,7 @@ class Grower:
             spectrum = spectra(self.model, [pair], batches, loss_fn)[producer]
         before = count_parameters(self.model)
         replaced = widen(self.model, pair, m)
+        m = int(m)
         mask = initialize(init, self.model, pair, m, generator=generator,
                           init_density=init_density, spectrum=spectrum, basis=basis)
         self._after_growth(replaced)

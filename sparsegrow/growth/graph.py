@@ -37,7 +37,7 @@ from sparsegrow.growth.layers import LAYER_TYPES, width as _width
 
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-# Per-feature or elementwise modules: the i-th output feature depends only on the i-th input feature.
+# Per-feature or elementwise modules: output feature i depends only on input feature i.
 _PASS_MODULES = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
     nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Identity,
@@ -133,7 +133,7 @@ class _Tracer(fx.Tracer):
 
 
 def trace(model: nn.Module) -> tuple[fx.Graph, dict[str, str]]:
-    """Trace ``model``; returns the graph and {leaf module name: tracing error} for opaque leaves."""
+    """Trace ``model``; return the graph and {opaque leaf module name: its tracing error}."""
     leaves: set[int] = set()
     opaque: dict[str, str] = {}
     while True:

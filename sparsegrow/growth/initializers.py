@@ -107,7 +107,8 @@ def _scaled_sparse(rows: torch.Tensor, old_rows: torch.Tensor, density: float):
     """Scale rows to the mean norm of ``old_rows``, keep the top ``density`` of each by |value|."""
     target = old_rows.flatten(1).norm(dim=1).mean()
     norms = rows.norm(dim=1, keepdim=True)
-    rows = torch.where(norms > 1e-12, rows / norms.clamp_min(1e-12) * target, torch.zeros_like(rows))
+    # A row with no direction left (basis spans everything) stays zero instead of dividing by 0.
+    rows = torch.where(norms > 1e-12, rows / norms.clamp_min(1e-12) * target, 0.0)
     keep = max(1, round(density * rows.shape[1]))
     mask = torch.zeros_like(rows, dtype=torch.bool)
     mask.scatter_(1, rows.abs().topk(keep, dim=1).indices, True)

@@ -10,6 +10,7 @@ entries such as Adam's ``step`` are kept as they are.
 from __future__ import annotations
 
 import torch
+import torch.nn as nn
 
 from sparsegrow.growth.surgery import Replaced, pad_to
 
@@ -45,3 +46,15 @@ def add_parameters(optimizer: torch.optim.Optimizer, params, *, like: torch.Tens
     group = next((g for g in optimizer.param_groups if any(p is like for p in g["params"])),
                  optimizer.param_groups[0])
     group["params"].extend(params)
+
+
+def held_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, nn.Parameter]:
+    """{name: Parameter} of the model's parameters that ``optimizer`` holds, after growth.
+
+    Code that keeps its own name → Parameter map of the optimizer (Avalanche strategies keep
+    ``optimized_param_id`` and look old objects up by identity in ``make_optimizer``) must refresh
+    it with this after growth; otherwise the replaced Parameters look new to it and are added a
+    second time with empty state.
+    """
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    return {name: p for name, p in model.named_parameters() if id(p) in held}

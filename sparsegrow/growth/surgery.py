@@ -10,6 +10,8 @@ is a *new* ``nn.Parameter`` (or buffer) on the old one's device and dtype with t
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn as nn
 
@@ -54,9 +56,10 @@ def widen(model: nn.Module, pair: ExpandablePair, m: int) -> Replaced:
     :param m: number of units (output features or channels) to add, ≥ 1.
     :return: {parameter name: (old Parameter, new Parameter)} for every replaced parameter.
     """
-    if not isinstance(m, int) or m < 1:
+    if not isinstance(m, numbers.Integral) or m < 1:
         raise GrowthError(f"cannot widen layer '{pair.producer}' by {m!r} units: "
                           "the number of units must be a positive integer")
+    m = int(m)
     producer = get_layer(model, pair.producer)
     consumer = get_layer(model, pair.consumer)
     replaced: Replaced = {}

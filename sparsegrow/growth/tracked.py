@@ -34,7 +34,8 @@ class TrackedTensors:
         try:
             return self._entries[param_name][key][0]
         except KeyError:
-            raise GrowthError(f"no tensor '{key}' is tracked for parameter '{param_name}'") from None
+            raise GrowthError(f"no tensor '{key}' is tracked for parameter "
+                              f"'{param_name}'") from None
 
     def grow(self, replaced: Replaced) -> None:
         """Pad every tensor tracked for a replaced parameter to the new parameter's shape."""

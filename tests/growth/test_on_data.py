@@ -143,3 +143,32 @@ def test_widen_many_reuses_one_spectrum_per_layer():
     assert grower.widths()["1"] == 10 + sizes["1"] and grower.widths()["3"] == 8 + sizes["3"]
     x = image_input(model)
     assert (model(x) - before(x)).abs().max() <= 1e-6
+
+
+def test_spectrum_measured_before_an_upstream_widening_is_padded():
+    torch.manual_seed(0)
+    model = settle(mlp())
+    grower = Grower(model)
+    spectra = grower.spectrum(batches(model), F.cross_entropy)
+    grower.widen("1", 2, init="zero_out")  # '3' now has 12 inputs, its M only 10 columns
+    grower.widen("3", 2, init="on_data", spectrum=spectra["3"])
+    rows = model[3].weight[8:].detach()
+    assert rows.shape == (2, 12) and torch.all(rows[:, 10:] == 0)
+    assert torch.allclose((rows[:, :10] / rows.norm(dim=1, keepdim=True) *
+                           spectra["3"].directions[:2]).sum(1).abs(), torch.ones(2), atol=1e-5)
+
+
+def test_history_is_json_serialisable():
+    import json
+
+    import numpy as np
+
+    model = mlp()
+    grower = Grower(model)
+    grower.widen("1", np.int64(2), init="zero_out")
+    grower.deepen("3", init="identity")
+    text = json.dumps(grower.history)
+    assert json.loads(text)[0] == {"op": "widen", "layer": "1", "consumer": "3", "units": 2,
+                                   "init": "zero_out", "init_density": 1.0,
+                                   "params_before": 12 * 10 + 10 + 10 * 8 + 8 + 8 * 3 + 3,
+                                   "params_after": 12 * 12 + 12 + 12 * 8 + 8 + 8 * 3 + 3}

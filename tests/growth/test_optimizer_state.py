@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from growth_models import ConvPoolFlattenLinear, batches
-from sparsegrow.growth import Grower
+from sparsegrow.growth import Grower, held_parameters
 
 OPTIMIZERS = {
     "sgd_momentum_wd": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-3),
@@ -89,3 +89,13 @@ def test_added_modules_join_the_group_of_their_layer(op):
     _train(model, opt, 1, seed=9)
     assert all(not torch.equal(p, v) for p, v in zip(new, values))
     assert grower.history[-1]["new_params"] == names
+
+
+def test_held_parameters_maps_names_to_the_grown_objects():
+    torch.manual_seed(0)
+    model = ConvPoolFlattenLinear()
+    opt = torch.optim.Adam([p for n, p in model.named_parameters() if n != "head.bias"])
+    Grower(model, optimizer=opt).widen("fc", 2, init="zero_out")
+    held = held_parameters(model, opt)
+    assert set(held) == {n for n, _ in model.named_parameters()} - {"head.bias"}
+    assert held["fc.weight"] is model.fc.weight and held["head.weight"] is model.head.weight

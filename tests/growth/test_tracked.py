@@ -21,7 +21,8 @@ def test_tracked_tensors_are_padded_with_their_fill():
 
     padded = grower.tracked("fc.weight", "frozen")
     assert padded.shape == model.fc.weight.shape == (10, 32) and padded.dtype == torch.bool
-    assert torch.equal(padded[:7, :24], frozen) and not padded[7:].any() and not padded[:, 24:].any()
+    assert torch.equal(padded[:7, :24], frozen)
+    assert not padded[7:].any() and not padded[:, 24:].any()
     padded = grower.tracked("conv2.weight", "scores")
     assert padded.shape == (8, 4, 3, 3) and torch.equal(padded[:6], scores)
     assert torch.all(padded[6:] == 0)

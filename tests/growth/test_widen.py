@@ -12,8 +12,8 @@ from growth_models import (ConvPoolFlattenLinear, TinyResNet, batches, conv_bn_c
 from sparsegrow.growth import Grower
 
 TOL = 1e-6
-MODELS = {"mlp": mlp, "conv_bn_conv": conv_bn_conv, "conv_pool_flatten_linear": ConvPoolFlattenLinear,
-          "resnet": TinyResNet}
+MODELS = {"mlp": mlp, "conv_bn_conv": conv_bn_conv,
+          "conv_pool_flatten_linear": ConvPoolFlattenLinear, "resnet": TinyResNet}
 PRESERVING = ["zero_out", "net2wider", "on_data"]
 
 
