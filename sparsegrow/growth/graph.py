@@ -180,24 +180,24 @@ def _describe(node: fx.Node) -> str:
     return f"{target} (node '{node.name}')"
 
 
-def _flatten_start(node: fx.Node, cur: fx.Node) -> int | None:
-    """If ``node`` flattens ``cur`` to [batch, features], return 1; otherwise None."""
+def _is_flatten(node: fx.Node) -> bool:
+    """Whether ``node`` flattens its input to [batch, features]."""
     args = list(node.args)
     if node.op == "call_function" and node.target is torch.flatten:
         start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
         end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
-        return 1 if (start, end) == (1, -1) else None
+        return (start, end) == (1, -1)
     if node.op == "call_method" and node.target == "flatten":
         start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
         end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
-        return 1 if (start, end) == (1, -1) else None
+        return (start, end) == (1, -1)
     if node.op == "call_method" and node.target in ("view", "reshape"):
         shape = args[1:]
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = list(shape[0])
         # x.view(x.size(0), -1): the first dimension is the batch by convention.
-        return 1 if len(shape) == 2 and shape[1] == -1 else None
-    return None
+        return len(shape) == 2 and shape[1] == -1
+    return False
 
 
 class _Walk:
@@ -252,15 +252,16 @@ class _Walk:
                     flattened = is_conv
                 elif not isinstance(mod, _PASS_MODULES):
                     return f"unsupported module {type(mod).__name__} '{node.target}' on the path"
+            elif _is_flatten(node):
+                flattened = is_conv
             else:
                 reason = self._function(node, cur)
-                if reason == "flatten":
-                    flattened = is_conv
-                elif reason:
+                if reason:
                     return reason
             cur = node
 
     def _function(self, node: fx.Node, cur: fx.Node) -> str | None:
+        """Why the function/method ``node`` applied to ``cur`` blocks the path, or None."""
         others = [a for a in node.all_input_nodes if a is not cur and not _is_metadata(a)]
         if node.op == "call_function" and node.target in _CONCATENATIONS:
             return f"concatenation {_describe(node)} on the path"
@@ -273,8 +274,6 @@ class _Walk:
             if node.target in _ADDITIONS:
                 return f"residual add on the path: {_describe(node)} sums it with another tensor"
             return f"{_describe(node)} combines it with another tensor"
-        if _flatten_start(node, cur) is not None:
-            return "flatten"
         if others:
             return f"{_describe(node)} combines it with another tensor"
         if node.op == "call_function" and node.target in _PASS_FUNCTIONS:

@@ -85,8 +85,9 @@ def _check_basis(basis, dim: int, name: str):
 
 
 def _top_directions(spectrum: Spectrum, m: int, basis, generator) -> torch.Tensor:
-    """m orthonormal rows: M's top right singular vectors (in the basis' complement), then random
-    complement directions once M's rank is used up."""
+    """m unit rows: M's top right singular vectors (in the basis' complement), then random
+    directions in the complement of those and of the basis once M's rank is used up; these are
+    orthonormal as long as the input space has room, and merely random beyond that."""
     if basis is None:
         values, vh = spectrum.singular_values, spectrum.directions
     else:
@@ -98,7 +99,9 @@ def _top_directions(spectrum: Spectrum, m: int, basis, generator) -> torch.Tenso
         fill = torch.randn(m - rows.shape[0], vh.shape[1], generator=generator)
         fill = fill.to(rows.device, rows.dtype)
         fill = _project_out(_project_out(fill, basis), rows.T)
-        fill = torch.linalg.qr(fill.T).Q.T
+        room = vh.shape[1] - rows.shape[0] - (0 if basis is None else basis.shape[1])
+        room = min(max(room, 0), fill.shape[0])
+        fill[:room] = torch.linalg.qr(fill[:room].T).Q.T
         rows = torch.cat([rows, _project_out(_project_out(fill, basis), rows.T)])
     return rows
 

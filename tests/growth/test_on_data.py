@@ -172,3 +172,17 @@ def test_history_is_json_serialisable():
                                    "init": "zero_out", "init_density": 1.0,
                                    "params_before": 12 * 10 + 10 + 10 * 8 + 8 + 8 * 3 + 3,
                                    "params_after": 12 * 12 + 12 + 12 * 8 + 8 + 8 * 3 + 3}
+
+
+def test_on_data_grows_more_units_than_the_input_has_dimensions():
+    torch.manual_seed(0)
+    model = settle(mlp())
+    before = copy.deepcopy(model)
+    Grower(model).widen("1", 15, init="on_data", batches=batches(model), loss_fn=F.cross_entropy)
+    rows = model[1].weight[10:].detach()  # 15 new rows in a 12-dimensional input space
+    target = before[1].weight.norm(dim=1).mean()
+    assert torch.allclose(rows.norm(dim=1), target.expand(15), atol=1e-5)
+    unit = rows[:12] / rows[:12].norm(dim=1, keepdim=True)
+    assert torch.allclose(unit @ unit.T, torch.eye(12), atol=1e-5)
+    x = image_input(model)
+    assert (model(x) - before(x)).abs().max() <= 1e-6
