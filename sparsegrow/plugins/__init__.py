@@ -1,0 +1,9 @@
+"""Avalanche plugins on top of the growth engine and the protection math."""
+
+from sparsegrow.plugins.compat import check_plugins
+from sparsegrow.plugins.freezing import FreezingPlugin
+from sparsegrow.plugins.gift import GIFtMetric
+from sparsegrow.plugins.growth import GrowthPlugin
+from sparsegrow.plugins.sparsegrow import SparseGrowPlugin
+
+__all__ = ["SparseGrowPlugin", "GrowthPlugin", "FreezingPlugin", "GIFtMetric", "check_plugins"]

@@ -1,0 +1,77 @@
+"""Small helpers shared by the plugins: recent training batches, RNG-neutral blocks, timing."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from contextlib import contextmanager
+
+import torch
+
+from sparsegrow.errors import ConfigError
+
+
+class RecentBatches:
+    """The last ``n`` training minibatches ``(x, y)`` of the current experience.
+
+    The growth and importance passes run on these, so they cost no extra data loading and see
+    exactly what the strategy trains on (including replayed samples when replay is used).
+    """
+
+    def __init__(self, n: int):
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"the number of batches must be a positive integer, got {n!r}")
+        self._items: deque = deque(maxlen=n)
+
+    def add(self, strategy) -> None:
+        self._items.append((strategy.mb_x.detach(), strategy.mb_y.detach()))
+
+    def get(self) -> list:
+        return list(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@contextmanager
+def rng_preserved():
+    """Run a block without changing the global torch RNG state (CPU and CUDA), so that adding a
+    measurement does not change the training that follows."""
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+@contextmanager
+def timed(timings: dict, key: str):
+    """Add the block's wall time in seconds to ``timings[key]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+
+
+def choice(name: str, value, options) -> None:
+    """A :class:`ConfigError` naming the option unless ``value`` is one of ``options``."""
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, options))}, got {value!r}")
+
+
+def fraction(name: str, value, *, low_open: bool = False) -> float:
+    """``value`` as a float in [0, 1] ((0, 1] with ``low_open``), or a :class:`ConfigError`."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if not (0.0 < v <= 1.0 if low_open else 0.0 <= v <= 1.0):
+        raise ConfigError(f"{name} must be in {'(0, 1]' if low_open else '[0, 1]'}, got {value!r}")
+    return v

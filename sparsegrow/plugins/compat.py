@@ -1,0 +1,44 @@
+"""Fail-fast checks for plugin combinations that cannot work with a growing model.
+
+Each rule was found by running the combination (see the team's Avalanche facts note): EWC, MAS,
+AGEM and Replay follow parameters that grow at the end of a dimension, these do not.
+"""
+
+from __future__ import annotations
+
+from avalanche.models.packnet import PackNetPlugin
+from avalanche.training.plugins import LFLPlugin, SynapticIntelligencePlugin
+
+from sparsegrow.errors import IncompatiblePluginError
+
+_INCOMPATIBLE = {
+    SynapticIntelligencePlugin: "SI (SynapticIntelligencePlugin) stores flattened copies of "
+    "every parameter and silently misaligns them when a layer grows new units or input columns",
+    LFLPlugin: "LFL (LFLPlugin) keeps a copy of the previous model whose layer shapes no longer "
+    "match after growth and crashes",
+    PackNetPlugin: "PackNet's pruning masks and hooks are tied to the original parameter "
+    "tensors, which growth replaces",
+}
+
+
+def grows(plugin) -> bool:
+    """Whether ``plugin`` changes the model's parameters during training."""
+    return bool(getattr(plugin, "grows_model", False))
+
+
+def check_plugins(plugins) -> None:
+    """Raise :class:`IncompatiblePluginError` if ``plugins`` combine growth with a plugin that
+    cannot follow a growing model.
+
+    :param plugins: the strategy's plugin list (any order).
+    """
+    growers = [type(p).__name__ for p in plugins if grows(p)]
+    if not growers:
+        return
+    for plugin in plugins:
+        for cls, reason in _INCOMPATIBLE.items():
+            if isinstance(plugin, cls):
+                raise IncompatiblePluginError(
+                    f"{growers[0]} grows the model, which cannot be combined with "
+                    f"{type(plugin).__name__}: {reason}. Remove one of the two plugins "
+                    "(or use EWC/MAS/Replay/LwF, which follow growth).")

@@ -1,0 +1,232 @@
+"""GrowthPlugin: run a growth operation of the engine on a schedule inside every experience.
+
+Growth happens once per experience after the first, at training iteration
+``round(grow_at · len(dataloader) · train_epochs)`` of that experience (``grow_at=0``: before
+the first step), on the last ``growth_batches`` training minibatches. The engine keeps the same
+optimizer object with padded state; this plugin also keeps Avalanche's own record of optimized
+parameters (``strategy.optimized_param_id``) pointing at the grown Parameters, otherwise the next
+``make_optimizer()`` would take them for new parameters, reset their state and add them to the
+optimizer a second time.
+
+Listeners (objects with ``on_growth_start(strategy)`` / ``on_growth_end(strategy, event)``, e.g.
+:class:`sparsegrow.plugins.gift.GIFtMetric`) are found among the strategy's plugins and the
+evaluator's metrics. A *protection* (an object with ``prepare_growth``, ``growth_bases`` and
+``adopt_growth``, i.e. a :class:`FreezingPlugin`) is found among the plugins, or set by
+:class:`SparseGrowPlugin`; it is made exact before growth, provides bases for initialising new
+units away from old inputs, and follows the grown parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+from avalanche.core import SupervisedPlugin
+
+from sparsegrow.errors import ConfigError
+from sparsegrow.growth import INITIALIZERS, Grower, count_parameters, pad_to
+from sparsegrow.growth.optimizer_state import held_parameters
+from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
+from sparsegrow.plugins.compat import check_plugins
+from sparsegrow.protection.masks import ParamLocks
+
+OPS = {"widen": INITIALIZERS, "deepen": ("random", "identity"), "branch": ("random",)}
+_BASIS_INITS = ("random", "zero_out", "on_data")
+
+
+class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
+    """Grow the model inside every experience after the first.
+
+    ``supports_distributed`` is False: growth replaces parameters of the local model and its
+    optimizer; DDP's wrapper and the other replicas would not follow.
+
+    :param op: ``widen`` (append units to expandable layers), ``deepen`` (insert a hidden layer
+        after a layer) or ``branch`` (add a parallel summed branch to a layer).
+    :param init: initialiser; widen: ``random``, ``zero_out``, ``net2wider``, ``on_data``;
+        deepen: ``random``, ``identity``; branch: ``random``.
+    :param grow_at: fraction of the experience's training iterations after which to grow.
+    :param units: units added per layer and event (widen); ``None`` = data-driven, the number
+        of singular values of the cross-covariance M that reach ``energy`` of its spectrum.
+    :param energy: spectrum energy for the data-driven size.
+    :param max_ratio: data-driven size at most this fraction of the layer's current width.
+    :param min_units: data-driven size at least this many units.
+    :param init_density: fraction of each new unit's incoming weights kept non-zero; the others
+        are kept at zero during training.
+    :param layers: ``"auto"`` or a list of layer names. ``auto``: for widen every expandable
+        producer; for deepen/branch the last expandable producer (one new layer per event).
+    :param growth_batches: number of last training minibatches used by data-driven growth.
+    :param seed: seed of the random parts of initialisation (the global RNG is not used).
+    """
+
+    grows_model = True
+
+    def __init__(self, *, op: str = "widen", init: str = "on_data", grow_at: float = 0.75,
+                 units: int | None = None, energy: float = 0.9, max_ratio: float = 0.25,
+                 min_units: int = 0, init_density: float = 1.0, layers="auto",
+                 growth_batches: int = 4, seed: int = 0):
+        super().__init__()
+        choice("op", op, tuple(OPS))
+        choice(f"init for op '{op}'", init, OPS[op])
+        if units is not None and (not isinstance(units, int) or units < 1):
+            raise ConfigError(f"units must be a positive integer or null (data-driven), "
+                              f"got {units!r}")
+        if units is None and op == "widen" and init == "net2wider":
+            raise ConfigError("init net2wider needs a fixed number of units (set units)")
+        if layers != "auto" and not (isinstance(layers, (list, tuple))
+                                     and all(isinstance(n, str) for n in layers)):
+            raise ConfigError(f"layers must be 'auto' or a list of layer names, got {layers!r}")
+        if not isinstance(min_units, int) or min_units < 0 or float(max_ratio) < 0:
+            raise ConfigError(f"min_units must be an integer ≥ 0 and max_ratio ≥ 0, got "
+                              f"{min_units!r}, {max_ratio!r}")
+        self.op, self.init, self.units = op, init, units
+        self.grow_at = fraction("grow_at", grow_at)
+        self.energy = fraction("energy", energy)
+        self.max_ratio, self.min_units = float(max_ratio), min_units
+        self.init_density = fraction("init_density", init_density, low_open=True)
+        self.layers = layers if layers == "auto" else list(layers)
+        self.seed = seed
+        self.protection = None          # set by SparseGrowPlugin, or found in before_training
+        self.history: list[dict] = []   # one entry per growth event
+        self.timings: dict[str, float] = {"growth": 0.0}
+        self._batches = RecentBatches(growth_batches)
+        self._pins = ParamLocks()       # sparse-init zeros when no protection keeps them
+        self._listeners: list = []
+        self._grower: Grower | None = None
+        self._experiences = 0           # experiences fully trained so far
+        self._iteration = 0
+        self._grow_iteration = -1
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _grower_for(self, strategy) -> Grower:
+        if self._grower is None or self._grower.model is not strategy.model:
+            self._grower = Grower(strategy.model, optimizer=strategy.optimizer)
+        self._grower.optimizer = strategy.optimizer
+        return self._grower
+
+    def _target_layers(self, grower: Grower) -> list[str]:
+        if self.layers != "auto":
+            return list(self.layers)
+        producers = [p.producer for p in grower.pairs]
+        if not producers:
+            rejected = "; ".join(f"{n}: {why}" for n, why in grower.report.rejected.items())
+            raise ConfigError(f"the model has no layer that {self.op} can grow ({rejected})")
+        return producers if self.op == "widen" else producers[-1:]
+
+    @staticmethod
+    def _sync_avalanche_bookkeeping(strategy) -> None:
+        """Point ``strategy.optimized_param_id`` at the current Parameters the optimizer holds."""
+        ids = getattr(strategy, "optimized_param_id", None)
+        if ids is not None and strategy.optimizer is not None:
+            ids.update(held_parameters(strategy.model, strategy.optimizer))
+
+    # -- the growth event ------------------------------------------------------------------
+    def grow(self, strategy) -> dict:
+        """Grow now, on the recent minibatches; returns the event record."""
+        for listener in self._listeners:
+            listener.on_growth_start(strategy)
+        with timed(self.timings, "growth"):
+            grower = self._grower_for(strategy)
+            if self.protection is not None:
+                self.protection.prepare_growth(strategy)
+            batches = self._batches.get()
+            names = self._target_layers(grower)
+            before = count_parameters(strategy.model)
+            first = len(grower.history)
+            generator = torch.Generator().manual_seed(self.seed + len(self.history))
+            pins = {}
+            if self.op == "widen":
+                pins = self._widen(strategy, grower, names, batches, generator)
+            else:
+                for name in names:
+                    if self.op == "deepen":
+                        grower.deepen(name, init=self.init, generator=generator)
+                    else:
+                        grower.branch(name, generator=generator)
+            self._sync_avalanche_bookkeeping(strategy)
+            if self.protection is not None:
+                self.protection.adopt_growth(strategy, pins)
+            else:
+                params = dict(strategy.model.named_parameters())
+                self._pins.sync(params)
+                for name, zero in pins.items():
+                    self._pins.pin_zero(name, params[name], zero)
+            event = {"experience": self._experiences,
+                     "iteration": int(strategy.clock.train_iterations),
+                     "op": self.op, "init": self.init, "operations": grower.history[first:],
+                     "params_before": before, "params_after": count_parameters(strategy.model),
+                     "widths": grower.widths()}
+            if self.protection is not None:
+                event["frozen_fraction"] = self.protection.frozen_fraction()
+            self.history.append(event)
+        for listener in self._listeners:
+            listener.on_growth_end(strategy, event)
+        return event
+
+    def _widen(self, strategy, grower, names, batches, generator) -> dict[str, torch.Tensor]:
+        spectra = None
+        if self.units is None:
+            spectra = grower.spectrum(batches, strategy._criterion, layers=names)
+            sizes = grower.growth_sizes(spectra, energy=self.energy, min_units=self.min_units,
+                                        max_ratio=self.max_ratio)
+        else:
+            sizes = {name: self.units for name in names}
+        bases = None
+        if self.protection is not None and self.init in _BASIS_INITS:
+            bases = self.protection.growth_bases(names) or None
+        masks = grower.widen_many(sizes, init=self.init, batches=batches,
+                                  loss_fn=strategy._criterion, init_density=self.init_density,
+                                  generator=generator, spectra_by_layer=spectra, bases=bases)
+        if self.init_density >= 1.0:
+            return {}
+        pins = {}
+        for producer, mask in masks.items():
+            weight = strategy.model.get_submodule(producer).weight
+            # a producer that was also a consumer of an earlier-widened layer got new input
+            # columns after its mask was made: those are outgoing weights, free to train
+            pins[f"{producer}.weight"] = ~pad_to(mask, weight.shape, True)
+        return pins
+
+    # -- callbacks -------------------------------------------------------------------------
+    def before_training(self, strategy, **kwargs):
+        check_plugins(strategy.plugins)
+        candidates = list(strategy.plugins) + list(getattr(strategy.evaluator, "metrics", []))
+        self._listeners = [c for c in candidates
+                           if callable(getattr(c, "on_growth_start", None))]
+        if self.protection is None:
+            from sparsegrow.plugins.freezing import FreezingPlugin
+            self.protection = next((p for p in strategy.plugins
+                                    if isinstance(p, FreezingPlugin)), None)
+
+    def before_training_exp(self, strategy, **kwargs):
+        self._batches.clear()
+        self._iteration = 0
+        total = len(strategy.dataloader) * strategy.train_epochs
+        self._grow_iteration = (min(round(self.grow_at * total), total - 1)
+                                if self._experiences >= 1 else -1)
+        self._pins.sync(dict(strategy.model.named_parameters()))
+
+    def before_training_iteration(self, strategy, **kwargs):
+        self._batches.add(strategy)
+        if self._iteration == self._grow_iteration:
+            self.grow(strategy)
+        self._iteration += 1
+
+    def before_update(self, strategy, **kwargs):
+        self._pins.gate_(dict(strategy.model.named_parameters()))
+
+    def after_update(self, strategy, **kwargs):
+        self._pins.restore_(dict(strategy.model.named_parameters()))
+
+    def after_training_exp(self, strategy, **kwargs):
+        self._experiences += 1
+        self._batches.clear()
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"history": list(self.history), "timings": dict(self.timings),
+                "experiences": self._experiences, "pins": self._pins.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = list(state["history"])
+        self.timings = dict(state["timings"])
+        self._experiences = state["experiences"]
+        self._pins.load_state_dict(state["pins"])
+        self._grower = None

@@ -1,0 +1,103 @@
+"""SparseGrowPlugin: late-stage data-driven sparse growth + gradient-gated freezing (METHOD.md).
+
+It is a composition: one :class:`GrowthPlugin` (widen, data-driven size, on-data sparse init)
+and one :class:`FreezingPlugin` (importance masks and/or subspace protection), wired so that the
+growth makes the protection exact first, initialises new units in the complement of the old
+inputs' subspace (with subspace gating), and hands the grown parameters and the sparse-init
+zeros to the protection. Either part can be switched off for ablations.
+"""
+
+from __future__ import annotations
+
+from avalanche.core import SupervisedPlugin
+
+from sparsegrow.errors import ConfigError
+from sparsegrow.plugins.freezing import FreezingPlugin
+from sparsegrow.plugins.growth import GrowthPlugin
+
+_CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration",
+              "before_update", "after_update", "after_training_iteration", "after_training_exp")
+
+
+class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
+    """SparseGrow as one Avalanche plugin.
+
+    ``supports_distributed`` is False for the reasons given on its two parts (local parameter
+    replacement and local restore steps).
+
+    :param grow_at: fraction of each experience's iterations after which to grow (0.75 = late).
+    :param energy: spectrum energy of M that sets the number of new units per layer.
+    :param max_ratio: at most this fraction of a layer's width per growth event.
+    :param min_units: at least this many units per layer and event.
+    :param units: fixed units per layer and event instead of the data-driven size (None).
+    :param init: initialiser of new units (``on_data``, ``zero_out``, ``random``, ``net2wider``).
+    :param init_density: fraction of each new unit's incoming weights kept (others stay zero).
+    :param importance: ``taylor``, ``fisher`` or ``magnitude``.
+    :param freeze_ratio: fraction of free entries frozen per tensor at each experience's end.
+    :param gate_topk: fraction of free entries with the largest |gradient| updated per step.
+    :param gating: ``mask``, ``subspace`` or ``both``.
+    :param subspace_energy: energy of each layer's input-subspace basis (subspace gating).
+    :param project_every: optimizer steps between subspace restores (1 = exact projection).
+    :param layers: ``"auto"`` (every expandable layer) or a list of producer names.
+    :param growth: switch growth on/off.
+    :param freezing: switch the protection (masks/subspace) on/off.
+    :param batches: number of last training minibatches used by growth and importance passes.
+    :param seed: seed of the random parts of initialisation.
+    """
+
+    grows_model = True
+
+    def __init__(self, *, grow_at: float = 0.75, energy: float = 0.9, max_ratio: float = 0.25,
+                 min_units: int = 0, units: int | None = None, init: str = "on_data",
+                 init_density: float = 0.5, importance: str = "taylor",
+                 freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "mask",
+                 subspace_energy: float = 0.97, project_every: int = 1, layers="auto",
+                 growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0):
+        super().__init__()
+        if not (growth or freezing):
+            raise ConfigError("SparseGrowPlugin with growth: false and freezing: false does "
+                              "nothing; switch one of them on or remove the plugin")
+        self.growth = GrowthPlugin(op="widen", init=init, grow_at=grow_at, units=units,
+                                   energy=energy, max_ratio=max_ratio, min_units=min_units,
+                                   init_density=init_density, layers=layers,
+                                   growth_batches=batches, seed=seed) if growth else None
+        self.freezing = FreezingPlugin(importance=importance, freeze_ratio=freeze_ratio,
+                                       gate_topk=gate_topk, gating=gating,
+                                       energy=subspace_energy, project_every=project_every,
+                                       importance_batches=batches) if freezing else None
+        if self.growth is not None:
+            self.growth.protection = self.freezing
+        self.grows_model = growth
+
+    @property
+    def parts(self) -> list:
+        return [p for p in (self.growth, self.freezing) if p is not None]
+
+    @property
+    def timings(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for part in self.parts:
+            out.update(part.timings)
+        return out
+
+    def state_dict(self) -> dict:
+        return {"growth": self.growth.state_dict() if self.growth else None,
+                "freezing": self.freezing.state_dict() if self.freezing else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        for part, key in ((self.growth, "growth"), (self.freezing, "freezing")):
+            if part is not None:
+                part.load_state_dict(state[key])
+
+
+def _forward(name):
+    def callback(self, strategy, **kwargs):
+        for part in self.parts:
+            getattr(part, name)(strategy, **kwargs)
+    callback.__name__ = name
+    callback.__doc__ = f"Run ``{name}`` of the growth part, then of the protection part."
+    return callback
+
+
+for _name in _CALLBACKS:
+    setattr(SparseGrowPlugin, _name, _forward(_name))

@@ -1,0 +1,236 @@
+"""Subspace protection in the spirit of Gradient Projection Memory (Saha et al., 2021).
+
+For every ``Linear``/``Conv2d`` layer we keep an orthonormal basis B of the inputs it saw in
+earlier experiences (for a conv, its unfolded input patches), from an SVD of a sample at the end
+of each experience, keeping ``energy`` of the sample's squared norm. A layer with a bias is
+treated as acting on ``[input, 1]``, so its weight and bias form one matrix M = [W | b] and B
+lives in that augmented space: old inputs then see exactly M·B.
+
+Protection keeps M·B equal to its value when the basis was last updated (the *anchor* A), by
+removing the component of any change that lies in span(B):
+
+    M ← M − (M·B − A)·Bᵀ
+
+and by projecting the linear optimizer state (SGD momentum, Adam's first moment) onto the
+complement of span(B). Done after every optimizer step this is exactly GPM's projected-gradient
+SGD (with momentum), and it holds under weight decay and Adam too; done every ``every`` steps
+it costs 1/``every`` of that, and old inputs still see exactly the anchored layer at the end of
+the experience (and at growth events, which project first).
+
+The same bases give the orthogonal-complement initialisation of new units
+(:meth:`SubspaceMemory.input_basis`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sparsegrow.errors import SparseGrowError
+
+LINEAR_STATE = ("momentum_buffer", "exp_avg")  # optimizer state that is linear in the gradients
+
+
+def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) -> torch.Tensor:
+    """GPM basis update: add the fewest directions so that span(basis) holds ``energy`` of
+    the squared norm of ``acts``.
+
+    :param basis: [d, k] orthonormal columns, or None.
+    :param acts: [N, d] sample of inputs (rows).
+    :param energy: fraction in [0, 1].
+    :return: [d, k'] orthonormal columns, k' ≥ k, the old ones first and unchanged.
+    """
+    if not 0.0 <= energy <= 1.0:
+        raise ValueError(f"subspace energy must be in [0, 1], got {energy}")
+    a = acts.T.double()
+    d = a.shape[0]
+    old = torch.zeros(d, 0, dtype=a.dtype, device=a.device) if basis is None else basis.double()
+    total = float((a * a).sum())
+    if total == 0.0 or old.shape[1] >= d:
+        return old.to(acts.dtype)
+    residual = a - old @ (old.T @ a)
+    covered = total - float((residual * residual).sum())
+    need = energy * total - covered
+    if need <= 0:
+        return old.to(acts.dtype)
+    u, s, _ = torch.linalg.svd(residual, full_matrices=False)
+    reached = torch.cumsum(s * s, 0) >= need * (1 - 1e-9)
+    k = int(torch.nonzero(reached)[0]) + 1 if reached.any() else int((s > 0).sum())
+    k = min(k, d - old.shape[1])
+    new = u[:, :k]
+    new = new - old @ (old.T @ new)          # re-orthogonalise against rounding
+    new = torch.linalg.qr(new).Q
+    return torch.cat([old, new], 1).to(acts.dtype)
+
+
+def _check_layer(name: str, module: nn.Module) -> None:
+    if isinstance(module, nn.Conv2d) and (module.groups != 1 or module.padding_mode != "zeros"):
+        raise SparseGrowError(f"subspace gating cannot protect layer '{name}': only Conv2d with "
+                              "groups=1 and zero padding is supported "
+                              f"(groups={module.groups}, padding_mode='{module.padding_mode}')")
+
+
+def layer_rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The layer's input as rows of its augmented input space ([input, 1] if it has a bias)."""
+    if isinstance(module, nn.Conv2d):
+        rows = F.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride)
+        rows = rows.transpose(1, 2).reshape(-1, rows.shape[1])
+    else:
+        rows = x.reshape(-1, x.shape[-1])
+    if module.bias is not None:
+        rows = torch.cat([rows, torch.ones(rows.shape[0], 1, dtype=rows.dtype,
+                                           device=rows.device)], 1)
+    return rows
+
+
+def _matrix(module: nn.Module, tensors: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+    weight, bias = tensors
+    m = weight.reshape(weight.shape[0], -1)
+    return m if bias is None else torch.cat([m, bias.reshape(-1, 1)], 1)
+
+
+def _write(tensors, delta: torch.Tensor) -> None:
+    weight, bias = tensors
+    cols = weight[0].numel()
+    weight.sub_(delta[:, :cols].reshape(weight.shape))
+    if bias is not None:
+        bias.sub_(delta[:, cols])
+
+
+class SubspaceMemory:
+    """Per-layer input bases, their anchors, and the projection that protects them.
+
+    Layers are keyed by module name; a layer whose input or output grew is followed by
+    :meth:`sync` (new input dimensions get zero basis rows, because the old inputs were zero
+    there; the anchor is recomputed, which keeps the old rows' anchor since they satisfied it).
+    """
+
+    def __init__(self, *, energy: float = 0.97, max_rows: int = 4096):
+        self.energy = energy
+        self.max_rows = max_rows
+        self.bases: dict[str, torch.Tensor] = {}
+        self.anchors: dict[str, torch.Tensor] = {}
+        self._dims: dict[str, int] = {}  # weight columns per row when the basis was last aligned
+
+    @staticmethod
+    def layers(model: nn.Module) -> dict[str, nn.Module]:
+        """The layers this memory protects: every Linear/Conv2d with a trainable weight."""
+        return {n: m for n, m in model.named_modules()
+                if isinstance(m, (nn.Linear, nn.Conv2d)) and m.weight.requires_grad}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, inputs: Iterable[torch.Tensor]) -> None:
+        """Extend every layer's basis with a sample of its inputs on ``inputs`` and re-anchor.
+
+        :param model: the model (run in eval mode, restored afterwards).
+        :param inputs: batches of model inputs from the experience just learned.
+        """
+        layers = self.layers(model)
+        for name, module in layers.items():
+            _check_layer(name, module)
+        rows: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+        hooks = [m.register_forward_pre_hook(
+            lambda mod, args, n=n: rows[n].append(layer_rows(mod, args[0].detach())))
+            for n, m in layers.items()]
+        was_training = model.training
+        model.eval()
+        try:
+            for x in inputs:
+                model(x)
+        finally:
+            model.train(was_training)
+            for h in hooks:
+                h.remove()
+        self.sync(model)
+        generator = torch.Generator().manual_seed(len(self.bases))
+        for name, chunks in rows.items():
+            if not chunks:
+                continue
+            acts = torch.cat(chunks)
+            if acts.shape[0] > self.max_rows:  # convs: subsample patches (fixed seed, no global RNG)
+                idx = torch.randperm(acts.shape[0], generator=generator)[: self.max_rows]
+                acts = acts[idx.to(acts.device)]
+            self.bases[name] = update_basis(self.bases.get(name), acts, self.energy)
+            self._dims[name] = layers[name].weight[0].numel()
+        self.anchor(model)
+
+    @torch.no_grad()
+    def anchor(self, model: nn.Module) -> None:
+        """Set every anchor to the layer's current response M·B."""
+        layers = self.layers(model)
+        for name, basis in self.bases.items():
+            m = layers[name]
+            self.anchors[name] = _matrix(m, (m.weight, m.bias)) @ basis
+
+    def sync(self, model: nn.Module) -> list[str]:
+        """Follow layers that grew: pad input bases with zero rows, recompute anchors.
+
+        :return: names of the layers that changed.
+        """
+        layers = self.layers(model)
+        changed = []
+        for name, basis in list(self.bases.items()):
+            m = layers.get(name)
+            if m is None:
+                raise SparseGrowError(f"subspace gating lost layer '{name}': the model no longer "
+                                      "has a module of that name")
+            cols, old = m.weight[0].numel(), self._dims[name]
+            if cols != old:
+                pad = torch.zeros(cols - old, basis.shape[1], dtype=basis.dtype,
+                                  device=basis.device)
+                self.bases[name] = torch.cat([basis[:old], pad, basis[old:]])
+                self._dims[name] = cols
+            if cols != old or self.anchors[name].shape[0] != m.weight.shape[0]:
+                changed.append(name)
+        for name in changed:
+            m = layers[name]
+            with torch.no_grad():
+                self.anchors[name] = _matrix(m, (m.weight, m.bias)) @ self.bases[name]
+        return changed
+
+    @torch.no_grad()
+    def project_(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Restore M·B = anchor in every protected layer and project the optimizer's linear
+        state (momentum, Adam's first moment) onto the complement of the bases."""
+        layers = self.layers(model)
+        for name, basis in self.bases.items():
+            m = layers[name]
+            basis = basis.to(m.weight.dtype)
+            tensors = (m.weight, m.bias)
+            delta = (_matrix(m, tensors) @ basis - self.anchors[name]) @ basis.T
+            _write(tensors, delta)
+            if optimizer is None:
+                continue
+            for key in LINEAR_STATE:
+                states = [optimizer.state.get(p, {}).get(key) for p in (m.weight, m.bias)]
+                if states[0] is None or (m.bias is not None and states[1] is None):
+                    continue
+                state = (states[0], states[1] if m.bias is not None else None)
+                _write(state, (_matrix(m, state) @ basis) @ basis.T)
+
+    def input_basis(self, name: str, *, tol: float = 1e-6) -> torch.Tensor | None:
+        """Orthonormal basis of the old inputs of layer ``name`` in its weight's input space
+        (the bias coordinate dropped), for initialising new units in its complement."""
+        basis = self.bases.get(name)
+        if basis is None or basis.shape[1] == 0:
+            return None
+        w = basis[: self._dims[name]]
+        u, s, _ = torch.linalg.svd(w, full_matrices=False)
+        return u[:, s > tol * max(float(s.max()), 1e-30)]
+
+    def sizes(self) -> dict[str, int]:
+        """Basis size (number of protected directions) per layer."""
+        return {n: int(b.shape[1]) for n, b in self.bases.items()}
+
+    def state_dict(self) -> dict:
+        return {"energy": self.energy, "bases": dict(self.bases), "anchors": dict(self.anchors),
+                "dims": dict(self._dims)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.energy = state["energy"]
+        self.bases = {k: v.clone() for k, v in state["bases"].items()}
+        self.anchors = {k: v.clone() for k, v in state["anchors"].items()}
+        self._dims = dict(state["dims"])

@@ -1,0 +1,76 @@
+import torch
+import torch.nn as nn
+
+from sparsegrow.protection import SubspaceMemory, update_basis
+
+
+def test_update_basis_energy_and_orthonormal_extension():
+    g = torch.Generator().manual_seed(0)
+    # rank-3 data in R^10 with energies 100, 10, 1 per direction
+    q = torch.linalg.qr(torch.randn(10, 10, generator=g)).Q
+    coeff = torch.randn(500, 3, generator=g) * torch.tensor([10.0, 3.16, 1.0])
+    acts = coeff @ q[:, :3].T
+    b = update_basis(None, acts, 0.85)
+    assert b.shape == (10, 1)
+    b = update_basis(None, acts, 0.999)
+    assert b.shape == (10, 3)
+    torch.testing.assert_close(b.T @ b, torch.eye(3), atol=1e-5, rtol=0)
+    # new data in a fresh direction: old columns kept, one new orthogonal column added
+    more = torch.randn(200, 1, generator=g) * 5 @ q[:, 5:6].T
+    b2 = update_basis(b, more, 0.9)
+    assert b2.shape == (10, 4) and torch.equal(b2[:, :3], b)
+    torch.testing.assert_close(b2.T @ b2, torch.eye(4), atol=1e-5, rtol=0)
+    assert update_basis(b2, more, 0.9).shape == (10, 4)   # already covered: unchanged
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 5 * 5, 6), nn.ReLU(), nn.Linear(6, 3))
+
+
+def test_projection_keeps_outputs_on_old_inputs_and_is_orthogonal():
+    model = _net()
+    # old inputs live in a low-dimensional subspace of the input space
+    g = torch.Generator().manual_seed(1)
+    basis_in = torch.randn(3, 2 * 5 * 5, generator=g)
+    old_x = (torch.randn(64, 3, generator=g) @ basis_in).view(64, 2, 5, 5)
+    mem = SubspaceMemory(energy=0.9999)
+    mem.update(model, [old_x])
+    before = model(old_x).detach()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)
+    for _ in range(10):
+        x = torch.randn(16, 2, 5, 5)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), torch.randint(0, 3, (16,))).backward()
+        opt.step()
+        mem.project_(model, opt)
+    after = model(old_x).detach()
+    torch.testing.assert_close(after, before, atol=1e-3, rtol=1e-3)
+    # the momentum buffer lies in the complement of every basis
+    lin = model[3]
+    buf = torch.cat([opt.state[lin.weight]["momentum_buffer"],
+                     opt.state[lin.bias]["momentum_buffer"].view(-1, 1)], 1)
+    assert (buf @ mem.bases["3"]).abs().max() < 1e-5
+    moved = sum(float((p - q).abs().sum().detach()) for p, q in zip(model.parameters(), _net().parameters()))
+    assert moved > 0.1    # the model did train
+
+
+def test_sync_pads_basis_when_inputs_grow_and_input_basis_drops_bias():
+    lin = nn.Sequential(nn.Linear(4, 3))
+    mem = SubspaceMemory(energy=0.99)
+    mem.update(lin, [torch.randn(32, 4)])
+    k = mem.bases["0"].shape[1]
+    old = lin[0]
+    grown = nn.Linear(6, 3)
+    with torch.no_grad():
+        grown.weight.zero_()
+        grown.weight[:, :4] = old.weight
+        grown.bias.copy_(old.bias)
+    lin[0] = grown
+    assert mem.sync(lin) == ["0"]
+    b = mem.bases["0"]
+    assert b.shape == (7, k) and (b[4:6] == 0).all()
+    ib = mem.input_basis("0")
+    assert ib.shape[0] == 6 and (ib[4:6].abs() < 1e-6).all()
+    torch.testing.assert_close(ib.T @ ib, torch.eye(ib.shape[1]), atol=1e-5, rtol=0)
