@@ -13,7 +13,10 @@ it prints the median wall time of:
 - a full on_data growth event: M + SVD on 4 batches, growth size by the energy rule, widening
   every pair with ``on_data`` at density 0.5;
 
-each also as a ratio to one training step, measured in the same run.
+each also as a ratio to one training step. The quantities are measured round-robin (one of each
+per repetition) so that a load change on a shared machine affects all of them alike, and torch
+runs on ``--threads`` threads (default 1: on a busy 2-core machine, two spinning OpenMP threads
+make single timings swing by 10×).
 """
 
 from __future__ import annotations
@@ -60,18 +63,14 @@ def _step(model, opt, batch):
     opt.step()
 
 
-def _median(fn, prepare, repeats: int) -> float:
-    """Median seconds of ``fn(*prepare())``; ``prepare`` (untimed) builds fresh arguments."""
-    times = []
-    for _ in range(repeats):
-        args = prepare()
-        start = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _seconds(fn, args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
 
 
-def measure(name: str, build, repeats: int) -> dict[str, float]:
+def measure(build, repeats: int) -> dict[str, float]:
+    """Median seconds of each quantity for the model ``build()`` makes."""
     torch.manual_seed(0)
     base = build()
     opt = _optimizer(base)
@@ -99,29 +98,31 @@ def measure(name: str, build, repeats: int) -> dict[str, float]:
         sizes = grower.growth_sizes(spectra, energy=0.9, min_units=1, max_ratio=0.25)
         grower.widen_many(sizes, init="on_data", spectra_by_layer=spectra, init_density=0.5)
 
-    step = _median(lambda: _step(base, opt, data[0]), lambda: (), repeats * 3)
-    return {
-        "model": name,
-        "train step": step,
-        "growth event (zero_out, +10%)": _median(grow, fresh, repeats),
-        "M + SVD (4 batches)": _median(spectrum, fresh, repeats),
-        "on_data event (M + SVD + widen)": _median(on_data, fresh, repeats),
-    }
+    timed = {"growth event (zero_out, +10%)": grow, "M + SVD (4 batches)": spectrum,
+             "on_data event (M + SVD + widen)": on_data}
+    times = {"train step": [], **{key: [] for key in timed}}
+    for _ in range(repeats):
+        for _ in range(3):
+            times["train step"].append(_seconds(_step, (base, opt, data[0])))
+        for key, fn in timed.items():
+            times[key].append(_seconds(fn, fresh()))
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per quantity")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, "
           f"median of {args.repeats} runs (train step: {args.repeats * 3})")
     for name, build in (("MLP 784-400-400-10", mlp), ("small CNN 32-64-128-10", small_cnn)):
-        result = measure(name, build, args.repeats)
+        result = measure(build, args.repeats)
         step = result["train step"]
         print(f"\n{name}")
         for key, seconds in result.items():
-            if key != "model":
-                print(f"  {key:<34} {seconds * 1e3:9.2f} ms   {seconds / step:7.2f} × train step")
+            print(f"  {key:<34} {seconds * 1e3:9.2f} ms   {seconds / step:7.2f} × train step")
 
 
 if __name__ == "__main__":

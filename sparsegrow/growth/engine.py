@@ -178,6 +178,26 @@ class Grower:
         self._added(layer, names, before, {"op": "branch", "layer": layer, "init": "random"})
         return names
 
+    def replay(self, history: list[dict]) -> None:
+        """Redo the structural changes recorded in ``history`` (e.g. saved with a checkpoint).
+
+        A fresh model then has the shapes and modules of the grown one, ready for
+        ``load_state_dict``; the values written here (zero outgoing weights, identity layers) are
+        placeholders that loading overwrites. ``history``'s entries are appended unchanged to
+        :attr:`history`.
+        """
+        replayed = len(self.history)
+        for entry in history:
+            if entry["op"] == "widen":
+                self.widen(entry["layer"], entry["units"], init="zero_out")
+            elif entry["op"] == "deepen":
+                self.deepen(entry["layer"], init="identity")
+            elif entry["op"] == "branch":
+                self.branch(entry["layer"])
+            else:
+                raise GrowthError(f"cannot replay growth history: unknown op {entry['op']!r}")
+        self.history[replayed:] = [dict(entry) for entry in history]
+
     def _added(self, layer: str, names: list[str], before: int, entry: dict) -> None:
         if self.optimizer is not None:
             like = get_layer(self.model, layer).weight

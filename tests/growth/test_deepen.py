@@ -67,3 +67,24 @@ def test_analysis_sees_inserted_modules_and_widening_still_preserves():
 def test_deepen_rejects_unknown_init():
     with pytest.raises(GrowthError, match="unknown init 'zeros'"):
         Grower(mlp()).deepen("1", init="zeros")
+
+
+def test_replaying_history_rebuilds_a_grown_model_for_loading():
+    torch.manual_seed(0)
+    model = settle(ConvPoolFlattenLinear())
+    grower = Grower(model)
+    grower.widen("conv1", 2, init="on_data", batches=batches(model), loss_fn=F.cross_entropy)
+    grower.deepen("conv2", generator=torch.Generator().manual_seed(0))
+    grower.widen("conv2.deepen_0.0", 3, init="net2wider")
+    grower.branch("head")
+    state, history = model.state_dict(), list(grower.history)
+
+    fresh = ConvPoolFlattenLinear()
+    rebuilt = Grower(fresh)
+    rebuilt.replay(history)
+    fresh.load_state_dict(state)
+    assert rebuilt.history == history
+    x = image_input(model)
+    assert output_change(model, fresh, x, "eval") == 0
+    with pytest.raises(GrowthError, match="unknown op 'shrink'"):
+        rebuilt.replay([{"op": "shrink", "layer": "fc"}])
