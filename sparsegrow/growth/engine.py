@@ -12,7 +12,7 @@ from sparsegrow.growth.graph import ExpandablePair, GraphReport, analyse
 from sparsegrow.growth.initializers import check_init, growth_size, initialize
 from sparsegrow.growth.layers import get_layer, width
 from sparsegrow.growth.optimizer_state import add_parameters, replace_parameters
-from sparsegrow.growth.surgery import widen
+from sparsegrow.growth.surgery import pad_to, widen
 from sparsegrow.growth.tracked import TrackedTensors
 
 
@@ -139,7 +139,9 @@ class Grower:
         :param spectra_by_layer: precomputed spectra (else computed from ``batches``/``loss_fn``
             for ``on_data``).
         :param bases: {producer: basis} for initialisation in the orthogonal complement.
-        :return: {producer: mask} as from :meth:`widen`.
+        :return: {producer: mask} as from :meth:`widen`, with the shape of the producer's weight
+            after the whole event (input columns added by an upstream widening are True: they are
+            outgoing weights of the upstream new units, free to train).
         """
         order = [p.producer for p in self.pairs]
         for name in sizes:
@@ -155,7 +157,8 @@ class Grower:
             masks[name] = self.widen(
                 name, sizes[name], init=init, init_density=init_density, generator=generator,
                 spectrum=(spectra_by_layer or {}).get(name), basis=(bases or {}).get(name))
-        return masks
+        return {name: pad_to(mask, get_layer(self.model, name).weight.shape, True)
+                for name, mask in masks.items()}
 
     def deepen(self, after: str, *, init: str = "random",
                generator: torch.Generator | None = None) -> list[str]:

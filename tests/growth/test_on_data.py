@@ -139,6 +139,8 @@ def test_widen_many_reuses_one_spectrum_per_layer():
     before = copy.deepcopy(model)
     masks = grower.widen_many(sizes, init="on_data", spectra_by_layer=spectra, init_density=0.5)
     assert set(masks) == {"1", "3"}
+    assert masks["3"].shape == model[3].weight.shape == (8 + sizes["3"], 10 + sizes["1"])
+    assert masks["3"][:, 10:].all() and (~masks["3"][8:, :10]).sum() == sizes["3"] * 5
     assert [h["layer"] for h in grower.history] == ["3", "1"]  # last pair first
     assert grower.widths()["1"] == 10 + sizes["1"] and grower.widths()["3"] == 8 + sizes["3"]
     x = image_input(model)
