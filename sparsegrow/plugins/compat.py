@@ -6,8 +6,10 @@ AGEM and Replay follow parameters that grow at the end of a dimension, these do 
 
 from __future__ import annotations
 
+import torch
 from avalanche.models.packnet import PackNetPlugin
 from avalanche.training.plugins import LFLPlugin, SynapticIntelligencePlugin
+from avalanche.training.utils import ParamData
 
 from sparsegrow.errors import IncompatiblePluginError
 
@@ -42,3 +44,36 @@ def check_plugins(plugins) -> None:
                     f"{growers[0]} grows the model, which cannot be combined with "
                     f"{type(plugin).__name__}: {reason}. Remove one of the two plugins "
                     "(or use EWC/MAS/Replay/LwF, which follow growth).")
+
+
+def _param_data(obj, depth=0):
+    """Every ``ParamData`` reachable from ``obj`` through dicts, lists and plugin attributes."""
+    if isinstance(obj, ParamData):
+        yield obj
+    elif depth < 4 and isinstance(obj, dict):
+        for value in obj.values():
+            yield from _param_data(value, depth + 1)
+    elif depth < 4 and isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _param_data(value, depth + 1)
+
+
+def follow_growth(plugins, model: torch.nn.Module) -> None:
+    """Pad other plugins' per-parameter buffers (Avalanche ``ParamData``: EWC's importances and
+    saved parameters, MAS, ...) to the grown parameter shapes, one dimension at a time.
+
+    Avalanche pads a ``ParamData`` lazily, but only when a single dimension grew; a hidden layer
+    that is both a producer and a consumer of one growth event grows rows and columns at once.
+    New entries get zero importance and a zero reference value, i.e. no penalty.
+    """
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    for plugin in plugins:
+        for data in _param_data(vars(plugin)):
+            new = shapes.get(data.name)
+            if new is None or tuple(data.shape) == new or len(new) != len(data.shape):
+                continue
+            shape = list(data.shape)
+            for dim, size in enumerate(new):
+                if size > shape[dim]:
+                    shape[dim] = size
+                    data.expand(torch.Size(shape))

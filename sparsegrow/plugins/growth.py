@@ -25,7 +25,7 @@ from sparsegrow.errors import ConfigError
 from sparsegrow.growth import INITIALIZERS, Grower, count_parameters, pad_to
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
-from sparsegrow.plugins.compat import check_plugins
+from sparsegrow.plugins.compat import check_plugins, follow_growth
 from sparsegrow.protection.masks import ParamLocks
 
 OPS = {"widen": INITIALIZERS, "deepen": ("random", "identity"), "branch": ("random",)}
@@ -51,7 +51,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     :param init_density: fraction of each new unit's incoming weights kept non-zero; the others
         are kept at zero during training.
     :param layers: ``"auto"`` or a list of layer names. ``auto``: for widen every expandable
-        producer; for deepen/branch the last expandable producer (one new layer per event).
+        producer; for deepen/branch the last expandable producer (one new layer per event);
+        chosen at the first growth event and kept.
     :param growth_batches: number of last training minibatches used by data-driven growth.
     :param seed: seed of the random parts of initialisation (the global RNG is not used).
     """
@@ -93,6 +94,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._experiences = 0           # experiences fully trained so far
         self._iteration = 0
         self._grow_iteration = -1
+        self._auto_layers: list[str] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
     def _grower_for(self, strategy) -> Grower:
@@ -104,6 +106,11 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def _target_layers(self, grower: Grower) -> list[str]:
         if self.layers != "auto":
             return list(self.layers)
+        if self._auto_layers is None:  # chosen once: a branch makes its layer non-expandable
+            self._auto_layers = self._auto_choice(grower)
+        return list(self._auto_layers)
+
+    def _auto_choice(self, grower: Grower) -> list[str]:
         producers = [p.producer for p in grower.pairs]
         if not producers:
             rejected = "; ".join(f"{n}: {why}" for n, why in grower.report.rejected.items())
@@ -120,12 +127,14 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     # -- the growth event ------------------------------------------------------------------
     def grow(self, strategy) -> dict:
         """Grow now, on the recent minibatches; returns the event record."""
+        if self.protection is not None:
+            # the protection's own pending restore is not growth: do it before measuring GIFt
+            with timed(self.timings, "growth"):
+                self.protection.prepare_growth(strategy)
         for listener in self._listeners:
             listener.on_growth_start(strategy)
         with timed(self.timings, "growth"):
             grower = self._grower_for(strategy)
-            if self.protection is not None:
-                self.protection.prepare_growth(strategy)
             batches = self._batches.get()
             names = self._target_layers(grower)
             before = count_parameters(strategy.model)
@@ -141,6 +150,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                     else:
                         grower.branch(name, generator=generator)
             self._sync_avalanche_bookkeeping(strategy)
+            follow_growth(strategy.plugins, strategy.model)
             if self.protection is not None:
                 self.protection.adopt_growth(strategy, pins)
             else:
@@ -222,11 +232,13 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"history": list(self.history), "timings": dict(self.timings),
-                "experiences": self._experiences, "pins": self._pins.state_dict()}
+                "experiences": self._experiences, "pins": self._pins.state_dict(),
+                "auto_layers": self._auto_layers}
 
     def load_state_dict(self, state: dict) -> None:
         self.history = list(state["history"])
         self.timings = dict(state["timings"])
         self._experiences = state["experiences"]
         self._pins.load_state_dict(state["pins"])
+        self._auto_layers = state["auto_layers"]
         self._grower = None

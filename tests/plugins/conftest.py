@@ -4,7 +4,9 @@ import pytest
 import torch
 import torch.nn as nn
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
 from avalanche.benchmarks.scenarios.task_aware import with_task_labels
+from avalanche.benchmarks.utils import concat_datasets
 from avalanche.benchmarks.utils.classification_dataset import (
     _make_taskaware_tensor_classification_dataset as tensor_dataset)
 from avalanche.training.plugins import EvaluationPlugin
@@ -33,6 +35,10 @@ def synthetic_stream(*, n_experiences=5, scenario="domain", n_classes=4, n_train
             sets.append(_dataset(x.view(n, 1, 6, 6), y))
         train.append(sets[0])
         test.append(sets[1])
+    if scenario == "class":  # Avalanche's class-incremental stream (IncrementalClassifier needs it)
+        return class_incremental_benchmark(
+            {"train": concat_datasets(train), "test": concat_datasets(test)},
+            num_experiences=n_experiences, class_order=list(range(total_classes)))
     return with_task_labels(benchmark_from_datasets(train=train, test=test))
 
 
@@ -48,3 +54,12 @@ def quiet_evaluator(*metrics):
 @pytest.fixture
 def stream():
     return synthetic_stream()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids OpenMP barrier stalls when other jobs share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,167 @@
+import io
+
+import pytest
+import torch
+import torch.nn as nn
+from avalanche.models import IncrementalClassifier
+from avalanche.training import Naive
+from avalanche.training.plugins import EWCPlugin, LwFPlugin, ReplayPlugin
+
+from conftest import mlp, quiet_evaluator, synthetic_stream
+from sparsegrow.errors import ConfigError
+from sparsegrow.growth import count_parameters
+from sparsegrow.plugins import GIFtMetric, SparseGrowPlugin
+
+
+def _strategy(model, plugins, metrics=(), opt=None):
+    optimizer = (opt or (lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9,
+                                                   weight_decay=1e-4)))(model.parameters())
+    return Naive(model=model, optimizer=optimizer, train_mb_size=16, train_epochs=2,
+                 plugins=list(plugins), evaluator=quiet_evaluator(*metrics))
+
+
+def _frozen_snapshot(plugin, model):
+    params = dict(model.named_parameters())
+    return {n: (m.clone(), params[n].detach()[tuple(slice(0, s) for s in m.shape)][m].clone())
+            for n, m in plugin.freezing.locks.frozen.items()}
+
+
+def _assert_unchanged(snapshots, model):
+    params = dict(model.named_parameters())
+    for snap in snapshots:
+        for n, (mask, values) in snap.items():
+            current = params[n].detach()[tuple(slice(0, s) for s in mask.shape)][mask]
+            assert torch.equal(current, values), n
+
+
+@pytest.mark.parametrize("gating", ["mask", "both"])
+def test_composes_with_replay_ewc_lwf(gating):
+    torch.manual_seed(0)
+    stream = synthetic_stream(n_experiences=4)
+    model = mlp()
+    sg = SparseGrowPlugin(min_units=2, gating=gating)
+    gift = GIFtMetric(stream=stream.test_stream)
+    strategy = _strategy(model, [ReplayPlugin(mem_size=40), EWCPlugin(ewc_lambda=1.0),
+                                 LwFPlugin(alpha=0.5), sg], [gift])
+    snapshots = []
+    for exp in stream.train_stream:
+        strategy.train(exp)
+        _assert_unchanged(snapshots, model)
+        snapshots.append(_frozen_snapshot(sg, model))
+    assert len(sg.growth.history) == 3 and count_parameters(model) > count_parameters(mlp())
+    assert all(abs(e["GIFt/at_growth"]) <= 1e-6 for e in gift.events)
+
+
+def test_class_incremental_with_incremental_classifier():
+    torch.manual_seed(0)
+    stream = synthetic_stream(scenario="class", n_experiences=3)
+    body = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU())
+    model = nn.Sequential(body, IncrementalClassifier(16, initial_out_features=2))
+    sg = SparseGrowPlugin(min_units=2, gating="both")
+    strategy = _strategy(model, [sg])
+    snapshots = []
+    for exp in stream.train_stream:
+        strategy.train(exp)
+        _assert_unchanged(snapshots, model)
+        snapshots.append(_frozen_snapshot(sg, model))
+    head = model[1].classifier
+    assert head.weight.shape == (6, 16 + 2 * 2)       # 6 classes; input grew twice by 2
+    assert sg.freezing.locks.frozen["1.classifier.weight"].shape == head.weight.shape
+    assert [e["widths"]["0.1"] for e in sg.growth.history] == [18, 20]
+
+
+def test_switches_and_bad_values():
+    torch.manual_seed(0)
+    stream = synthetic_stream(n_experiences=3)
+    model = mlp()
+    off = SparseGrowPlugin(growth=False)
+    strategy = _strategy(model, [off])
+    for exp in stream.train_stream:
+        strategy.train(exp)
+    assert off.growth is None and count_parameters(model) == count_parameters(mlp())
+    assert off.freezing.frozen_fraction()["1.weight"] > 0.5
+    model = mlp()
+    grow_only = SparseGrowPlugin(freezing=False, min_units=1)
+    strategy = _strategy(model, [grow_only])
+    for exp in stream.train_stream:
+        strategy.train(exp)
+    assert grow_only.freezing is None and len(grow_only.growth.history) == 2
+    with pytest.raises(ConfigError, match="growth: false and freezing: false"):
+        SparseGrowPlugin(growth=False, freezing=False)
+    with pytest.raises(ConfigError, match="gating must be one of mask, subspace, both"):
+        SparseGrowPlugin(gating="orthogonal")
+    with pytest.raises(ConfigError, match="freeze_ratio must be in"):
+        SparseGrowPlugin(freeze_ratio=1.5)
+
+
+def _train(n_exp, *, resume_from=None, with_gift=True, gating="both", stop_after=None):
+    """Train a fresh or resumed run; returns (model, plugin, checkpoint after `stop_after`)."""
+    stream = synthetic_stream(n_experiences=n_exp)
+    if resume_from is None:
+        torch.manual_seed(0)
+        model = mlp()
+        sg = SparseGrowPlugin(min_units=1, gating=gating, init_density=0.5, project_every=3)
+        start = 0
+    else:
+        ckpt = torch.load(io.BytesIO(resume_from), weights_only=False)
+        model = ckpt["model"]
+        sg = SparseGrowPlugin(min_units=1, gating=gating, init_density=0.5, project_every=3)
+        sg.load_state_dict(ckpt["plugin"])
+        start = ckpt["next"]
+    metrics = [GIFtMetric(stream=stream.test_stream)] if with_gift else []
+    strategy = _strategy(model, [sg], metrics)
+    if resume_from is not None:
+        # what restoring an Avalanche checkpoint gives: same optimizer state and bookkeeping
+        strategy.optimizer.load_state_dict(ckpt["optimizer"])
+        strategy.optimized_param_id = dict(model.named_parameters())
+        torch.set_rng_state(ckpt["rng"])
+    checkpoint = None
+    for i in range(start, n_exp):
+        strategy.train(stream.train_stream[i])
+        if i == stop_after:
+            buffer = io.BytesIO()
+            torch.save({"model": model, "optimizer": strategy.optimizer.state_dict(),
+                        "plugin": sg.state_dict(), "rng": torch.get_rng_state(),
+                        "next": i + 1}, buffer)
+            checkpoint = buffer.getvalue()
+    return model, sg, checkpoint
+
+
+def test_resume_after_experience_k_equals_uninterrupted_run():
+    full, full_sg, checkpoint = _train(4, stop_after=1)
+    resumed, resumed_sg, _ = _train(4, resume_from=checkpoint)
+    for (n, a), (_, b) in zip(full.named_parameters(), resumed.named_parameters()):
+        assert torch.equal(a, b), n
+    assert [e["widths"] for e in full_sg.growth.history] == \
+        [e["widths"] for e in resumed_sg.growth.history]
+    assert all(torch.equal(full_sg.freezing.locks.frozen[n], m)
+               for n, m in resumed_sg.freezing.locks.frozen.items())
+
+
+def test_gift_metric_does_not_change_training():
+    with_metric, _, _ = _train(3)
+    without, _, _ = _train(3, with_gift=False)
+    for a, b in zip(with_metric.parameters(), without.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_gift_metric_values_reach_the_evaluator():
+    torch.manual_seed(0)
+    stream = synthetic_stream(n_experiences=3)
+    model = mlp()
+    from avalanche.training.plugins import EvaluationPlugin
+    gift = GIFtMetric(stream=stream.test_stream, max_samples=50)
+    evaluator = EvaluationPlugin(gift, loggers=[], collect_all=True)
+    sg = SparseGrowPlugin(min_units=1, gating="subspace")
+    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+                     train_mb_size=16, train_epochs=1, plugins=[sg], evaluator=evaluator)
+    for exp in stream.train_stream:
+        strategy.train(exp)
+    metrics = evaluator.get_all_metrics()
+    for name in ("GIFt/acc_before_growth", "GIFt/acc_after_growth", "GIFt/at_growth",
+                 "Model/width/1", "Model/width/3", "Model/frozen_fraction/1.weight"):
+        assert len(metrics[name][1]) == 2, name
+    xs, params = metrics["Model/params"]
+    assert len(params) == 2 + 3 and params[-1] == count_parameters(model)
+    # 8 iterations per experience, growth at iteration round(0.75 · 8) of experiences 1 and 2
+    assert metrics["GIFt/at_growth"][0] == [8 + 6, 16 + 6]
