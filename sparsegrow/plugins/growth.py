@@ -22,7 +22,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from sparsegrow.errors import ConfigError
-from sparsegrow.growth import INITIALIZERS, Grower, count_parameters, pad_to
+from sparsegrow.growth import INITIALIZERS, Grower, count_parameters
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.plugins.compat import check_plugins, follow_growth
@@ -186,13 +186,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                                   generator=generator, spectra_by_layer=spectra, bases=bases)
         if self.init_density >= 1.0:
             return {}
-        pins = {}
-        for producer, mask in masks.items():
-            weight = strategy.model.get_submodule(producer).weight
-            # a producer that was also a consumer of an earlier-widened layer got new input
-            # columns after its mask was made: those are outgoing weights, free to train
-            pins[f"{producer}.weight"] = ~pad_to(mask, weight.shape, True)
-        return pins
+        # masks have the producer's final shape (True where an entry may be non-zero)
+        return {f"{producer}.weight": ~mask for producer, mask in masks.items()}
 
     # -- callbacks -------------------------------------------------------------------------
     def before_training(self, strategy, **kwargs):

@@ -3,7 +3,7 @@ import torch.nn as nn
 from avalanche.models import IncrementalClassifier
 from avalanche.training import Naive
 
-from conftest import mlp, quiet_evaluator, synthetic_stream
+from plugin_streams import mlp, quiet_evaluator, synthetic_stream
 from sparsegrow.plugins import FreezingPlugin
 
 

@@ -3,7 +3,7 @@ import torch
 from avalanche.training import Naive
 from avalanche.training.plugins import LFLPlugin, SynapticIntelligencePlugin
 
-from conftest import mlp, quiet_evaluator, synthetic_stream
+from plugin_streams import mlp, quiet_evaluator, synthetic_stream
 from sparsegrow.errors import IncompatiblePluginError
 from sparsegrow.growth import count_parameters
 from sparsegrow.plugins import FreezingPlugin, GIFtMetric, GrowthPlugin

@@ -7,7 +7,7 @@ from avalanche.models import IncrementalClassifier
 from avalanche.training import Naive
 from avalanche.training.plugins import EWCPlugin, LwFPlugin, ReplayPlugin
 
-from conftest import mlp, quiet_evaluator, synthetic_stream
+from plugin_streams import mlp, quiet_evaluator, synthetic_stream
 from sparsegrow.errors import ConfigError
 from sparsegrow.growth import count_parameters
 from sparsegrow.plugins import GIFtMetric, SparseGrowPlugin
