@@ -37,7 +37,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         each step (1.0 = all).
     :param gating: ``mask`` (frozen masks), ``subspace`` (GPM-style protection of the input
         subspaces of earlier experiences, no masks) or ``both``.
-    :param energy: fraction of the input sample's energy a layer's subspace basis keeps.
+    :param energy: fraction of the input sample's energy a layer's subspace basis keeps; a
+        number for every layer or {layer name: fraction} with an optional ``default``.
     :param project_every: with subspace gating, restore the protected subspace every this many
         optimizer steps (1 = exact projected-gradient training; larger is cheaper and still
         exact at the end of the experience and at growth events).
@@ -46,7 +47,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     """
 
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
-                 gate_topk: float = 1.0, gating: str = "mask", energy: float = 0.97,
+                 gate_topk: float = 1.0, gating: str = "mask", energy: float | dict = 0.97,
                  project_every: int = 1, importance_batches: int = 4):
         super().__init__()
         choice("importance", importance, SCORES)
@@ -59,7 +60,10 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self.gating = gating
         self.project_every = project_every
         self.locks = ParamLocks()
-        self.subspace = SubspaceMemory(energy=fraction("energy", energy))
+        try:
+            self.subspace = SubspaceMemory(energy=energy)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         self.timings: dict[str, float] = {"importance": 0.0, "gating": 0.0}
         self._batches = RecentBatches(importance_batches)
         self._steps = 0

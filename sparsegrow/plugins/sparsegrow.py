@@ -36,7 +36,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param freeze_ratio: fraction of free entries frozen per tensor at each experience's end.
     :param gate_topk: fraction of free entries with the largest |gradient| updated per step.
     :param gating: ``mask``, ``subspace`` or ``both``.
-    :param subspace_energy: energy of each layer's input-subspace basis (subspace gating).
+    :param subspace_energy: energy of each layer's input-subspace basis (subspace gating): a
+        number, or {layer name: fraction} with an optional ``default``.
     :param project_every: optimizer steps between subspace restores (1 = exact projection).
     :param layers: ``"auto"`` (every expandable layer) or a list of producer names.
     :param growth: switch growth on/off.
@@ -51,7 +52,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  min_units: int = 0, units: int | None = None, init: str = "on_data",
                  init_density: float = 0.5, importance: str = "taylor",
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "mask",
-                 subspace_energy: float = 0.97, project_every: int = 1, layers="auto",
+                 subspace_energy: float | dict = 0.97, project_every: int = 1, layers="auto",
                  growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0):
         super().__init__()
         if not (growth or freezing):

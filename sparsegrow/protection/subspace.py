@@ -66,6 +66,16 @@ def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) 
     return torch.cat([old, new], 1).to(acts.dtype)
 
 
+def check_energy(energy):
+    """``energy`` if it is a fraction in [0, 1] or a {layer: fraction} dict, else a ValueError."""
+    values = energy.values() if isinstance(energy, dict) else [energy]
+    for value in values:
+        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"subspace energy must be a fraction in [0, 1] or a "
+                             f"{{layer: fraction}} mapping, got {energy!r}")
+    return dict(energy) if isinstance(energy, dict) else float(energy)
+
+
 def _check_layer(name: str, module: nn.Module) -> None:
     if isinstance(module, nn.Conv2d) and (module.groups != 1 or module.padding_mode != "zeros"):
         raise SparseGrowError(f"subspace gating cannot protect layer '{name}': only Conv2d with "
@@ -108,8 +118,11 @@ class SubspaceMemory:
     there; the anchor is recomputed, which keeps the old rows' anchor since they satisfied it).
     """
 
-    def __init__(self, *, energy: float = 0.97, max_rows: int = 4096):
-        self.energy = energy
+    def __init__(self, *, energy: float | dict[str, float] = 0.97, max_rows: int = 4096):
+        """:param energy: fraction of each layer's input energy its basis keeps; a float for all
+            layers, or {layer name: fraction} with an optional ``"default"`` for the others.
+        :param max_rows: input rows sampled per layer and experience (conv patches)."""
+        self.energy = check_energy(energy)
         self.max_rows = max_rows
         self.bases: dict[str, torch.Tensor] = {}
         self.anchors: dict[str, torch.Tensor] = {}
@@ -153,9 +166,15 @@ class SubspaceMemory:
             if acts.shape[0] > self.max_rows:  # convs: subsample patches (fixed seed, no global RNG)
                 idx = torch.randperm(acts.shape[0], generator=generator)[: self.max_rows]
                 acts = acts[idx.to(acts.device)]
-            self.bases[name] = update_basis(self.bases.get(name), acts, self.energy)
+            self.bases[name] = update_basis(self.bases.get(name), acts, self.energy_of(name))
             self._dims[name] = layers[name].weight[0].numel()
         self.anchor(model)
+
+    def energy_of(self, name: str) -> float:
+        """The energy threshold of layer ``name``."""
+        if isinstance(self.energy, dict):
+            return self.energy.get(name, self.energy.get("default", 0.97))
+        return self.energy
 
     @torch.no_grad()
     def anchor(self, model: nn.Module) -> None:

@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn as nn
 
@@ -74,3 +75,15 @@ def test_sync_pads_basis_when_inputs_grow_and_input_basis_drops_bias():
     ib = mem.input_basis("0")
     assert ib.shape[0] == 6 and (ib[4:6].abs() < 1e-6).all()
     torch.testing.assert_close(ib.T @ ib, torch.eye(ib.shape[1]), atol=1e-5, rtol=0)
+
+
+def test_energy_per_layer_and_bad_energy():
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = torch.randn(64, 8)
+    loose = SubspaceMemory(energy={"default": 0.999, "0": 0.5})
+    loose.update(model, [x])
+    tight = SubspaceMemory(energy=0.999)
+    tight.update(model, [x])
+    assert loose.sizes()["0"] < tight.sizes()["0"] and loose.sizes()["2"] == tight.sizes()["2"]
+    with pytest.raises(ValueError, match="subspace energy must be a fraction"):
+        SubspaceMemory(energy={"0": 1.5})
