@@ -112,15 +112,18 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._batches.clear()
 
     def before_update(self, strategy, **kwargs):
-        with timed(self.timings, "gating"):
-            self.locks.gate_(self._params(strategy), self.gate_topk)
+        if self.locks.active or self.gate_topk < 1.0:
+            with timed(self.timings, "gating"):
+                self.locks.gate_(self._params(strategy), self.gate_topk)
 
     def after_update(self, strategy, **kwargs):
-        with timed(self.timings, "gating"):
-            self._steps += 1
-            if self.uses_subspace and self._steps % self.project_every == 0:
-                self.subspace.project_(strategy.model, strategy.optimizer)
-            self.locks.restore_(self._params(strategy))
+        self._steps += 1
+        project = self.uses_subspace and self._steps % self.project_every == 0
+        if project or self.locks.active:
+            with timed(self.timings, "gating"):
+                if project:
+                    self.subspace.project_(strategy.model, strategy.optimizer)
+                self.locks.restore_(self._params(strategy))
 
     def after_training_iteration(self, strategy, **kwargs):
         self._batches.add(strategy)

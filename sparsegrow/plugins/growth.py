@@ -215,10 +215,12 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._iteration += 1
 
     def before_update(self, strategy, **kwargs):
-        self._pins.gate_(dict(strategy.model.named_parameters()))
+        if self._pins.active:
+            self._pins.gate_(dict(strategy.model.named_parameters()))
 
     def after_update(self, strategy, **kwargs):
-        self._pins.restore_(dict(strategy.model.named_parameters()))
+        if self._pins.active:
+            self._pins.restore_(dict(strategy.model.named_parameters()))
 
     def after_training_exp(self, strategy, **kwargs):
         self._experiences += 1

@@ -135,6 +135,11 @@ class ParamLocks:
         self._refresh(name)
 
     # -- per step --------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """Whether any entry is locked (gating and restoring are no-ops otherwise)."""
+        return bool(self._free)
+
     def gate_(self, params: dict[str, torch.Tensor], topk: float = 1.0) -> None:
         """Zero the gradients of locked entries; optionally keep only the top-|grad| ``topk``
         fraction of the free entries."""
