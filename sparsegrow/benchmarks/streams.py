@@ -1,0 +1,94 @@
+"""Turn per-experience datasets into task-agnostic Avalanche benchmarks with ``<x, y, t>`` samples.
+
+Every stream of the project goes through here, so that every Avalanche strategy and plugin sees
+the same kind of data: samples keep a task label (always 0; the model is never told the task),
+because LwF, DER and ``class_accuracy_metrics`` fail on samples without one (facts note). The
+benchmark also carries ``input_shape`` and ``n_classes`` so models can be built from it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+
+class LabelledImages(Dataset):
+    """Images ``x[i]`` (after ``transform``) with labels ``y[i]``, optionally a subset of rows.
+
+    The tensors are shared, never copied, so a stream of 100 permutations of MNIST costs one
+    copy of MNIST: the per-experience change is applied lazily per sample by ``transform``.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, *, transform=None, indices=None):
+        self.x, self.y, self.transform = x, y, transform
+        self.indices = torch.arange(len(y)) if indices is None else indices
+        self.targets = y[self.indices].tolist()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        j = int(self.indices[i])
+        x = self.x[j]
+        return (x if self.transform is None else self.transform(x)), self.targets[i]
+
+
+def subset_indices(n: int, size: int | None, generator: torch.Generator) -> torch.Tensor | None:
+    """A random subset of ``size`` of ``range(n)`` (sorted), or None for all of them."""
+    if size is None or size >= n:
+        return None
+    return torch.randperm(n, generator=generator)[:size].sort().values
+
+
+def _taskaware(ds: Dataset):
+    from avalanche.benchmarks.utils.classification_dataset import (
+        _make_taskaware_classification_dataset)
+
+    return _make_taskaware_classification_dataset(ds, task_labels=0, targets=ds.targets)
+
+
+def _annotate(bench, input_shape: Sequence[int], n_classes: int):
+    bench.input_shape = tuple(int(s) for s in input_shape)
+    bench.n_classes = int(n_classes)
+    return bench
+
+
+def domain_benchmark(train: Sequence[Dataset], test: Sequence[Dataset], *,
+                     input_shape: Sequence[int], n_classes: int):
+    """Domain-incremental: experience k trains on ``train[k]`` and is evaluated on ``test[k]``."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.benchmarks.scenarios.task_aware import with_task_labels
+
+    bench = benchmark_from_datasets(train=[_taskaware(d) for d in train],
+                                    test=[_taskaware(d) for d in test])
+    return _annotate(with_task_labels(bench), input_shape, n_classes)
+
+
+def class_benchmark(train: Dataset, test: Dataset, *, n_experiences: int,
+                    class_order: Sequence[int], input_shape: Sequence[int]):
+    """Class-incremental: ``class_order`` split into ``n_experiences`` equal groups."""
+    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
+    from avalanche.benchmarks.scenarios.task_aware import with_task_labels
+
+    from sparsegrow.errors import ConfigError
+
+    classes = sorted(set(train.targets))
+    order = [int(c) for c in class_order]
+    if sorted(order) != classes:
+        raise ConfigError(f"class_order {order} must be a permutation of the classes {classes}")
+    if len(order) % n_experiences:
+        raise ConfigError(f"n_experiences={n_experiences} does not divide the {len(order)} "
+                          "classes into equal groups")
+    # Passing class_order (never seed) keeps Avalanche from reseeding the global torch RNG.
+    bench = class_incremental_benchmark({"train": _taskaware(train), "test": _taskaware(test)},
+                                        num_experiences=n_experiences, class_order=order)
+    return _annotate(with_task_labels(bench), input_shape, len(order))
+
+
+def class_order_for(n_classes: int, class_order, seed: int) -> list[int]:
+    """The given order, or a permutation drawn from ``seed`` (without touching the global RNG)."""
+    if class_order is not None:
+        return list(class_order)
+    return torch.randperm(n_classes, generator=torch.Generator().manual_seed(seed)).tolist()

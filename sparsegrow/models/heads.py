@@ -1,0 +1,20 @@
+"""Classification heads: a fixed ``nn.Linear`` over all classes, or Avalanche's
+``IncrementalClassifier`` that adds output units as new classes arrive."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from sparsegrow.errors import ConfigError
+
+HEADS = ("fixed", "incremental")
+
+
+def make_head(kind: str, in_features: int, n_classes: int) -> nn.Module:
+    if kind == "fixed":
+        return nn.Linear(in_features, n_classes)
+    if kind == "incremental":
+        from avalanche.models import IncrementalClassifier
+
+        return IncrementalClassifier(in_features, initial_out_features=2)
+    raise ConfigError(f"head must be one of {', '.join(HEADS)}, not {kind!r}")
