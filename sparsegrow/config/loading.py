@@ -1,0 +1,196 @@
+"""Load, override and validate experiment and preset YAMLs.
+
+Every problem becomes one :class:`ConfigError` line ``<file>: <key>: <reason>``. Free-form
+sections (benchmark, model, plugins) are checked against the signature of the function they
+are passed to, without building anything that loads data.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from sparsegrow.config.registry import plugin_class
+from sparsegrow.config.schema import TRAINING_RANGES, ExperimentConfig, PresetConfig, TrainingConfig
+from sparsegrow.errors import ConfigError
+
+
+@dataclass
+class Plan:
+    """A validated experiment: its config and the preset of every strategy it runs."""
+
+    path: Path
+    experiment: DictConfig
+    presets: dict[str, DictConfig]
+    preset_paths: dict[str, Path]
+
+    def training(self, strategy: str) -> DictConfig:
+        """The experiment's training section with the preset's overrides applied."""
+        return _merge_training(self.experiment.training, self.presets[strategy].training,
+                               self.preset_paths[strategy])
+
+
+def _omegaconf_error(source, err: OmegaConfBaseException, prefix: str = "") -> ConfigError:
+    key = getattr(err, "full_key", None) or ""
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return ConfigError(f"{source}: {prefix}{key}: {reason}")
+
+
+def _read(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+def _structured(schema, data: dict, source, prefix: str = "") -> DictConfig:
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), data)
+    except OmegaConfBaseException as err:
+        raise _omegaconf_error(source, err, prefix) from None
+
+
+def check_kwargs(func: Callable, kwargs: dict, source, key: str, *, skip=()) -> None:
+    """Fail on a keyword ``func`` does not accept, or a required one that is missing."""
+    params = inspect.signature(func).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items()
+                if n not in skip and n != "self" and p.kind is not p.VAR_POSITIONAL]
+    for name in kwargs:
+        if name not in accepted:
+            raise ConfigError(f"{source}: {key}.{name}: unknown keyword of "
+                              f"{getattr(func, '__qualname__', func)} "
+                              f"(accepted: {', '.join(accepted)})")
+    for name in accepted:
+        if params[name].default is inspect.Parameter.empty and name not in kwargs:
+            raise ConfigError(f"{source}: {key}.{name}: required by "
+                              f"{getattr(func, '__qualname__', func)} but missing")
+
+
+def named_section(cfg: DictConfig, key: str, source) -> tuple[str, dict]:
+    """Split a ``{name: ..., **kwargs}`` section into its name and keyword arguments."""
+    section = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    if not isinstance(section, dict) or not isinstance(section.get("name"), str):
+        raise ConfigError(f"{source}: {key}.name: missing (a mapping with a 'name' is needed)")
+    kwargs = dict(section)
+    return kwargs.pop("name"), kwargs
+
+
+def _check_training(training: DictConfig, source) -> None:
+    for key, ok, reason in TRAINING_RANGES:
+        value = training[key]
+        if not ok(value):
+            raise ConfigError(f"{source}: training.{key}: {reason}, got {value!r}")
+
+
+def _merge_training(base: DictConfig, overrides, source) -> DictConfig:
+    if not overrides:
+        return base
+    merged = _structured(TrainingConfig, OmegaConf.to_container(base), source)
+    try:
+        merged = OmegaConf.merge(merged, overrides)
+    except OmegaConfBaseException as err:
+        raise _omegaconf_error(source, err, "training.") from None
+    _check_training(merged, source)
+    return merged
+
+
+def strategies_dir(experiment_path: Path) -> Path:
+    """``strategies/`` next to the experiment's folder, else in the working directory."""
+    for candidate in (experiment_path.resolve().parent.parent / "strategies",
+                      Path.cwd() / "strategies"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"{experiment_path}: no strategies/ folder next to "
+                      f"{experiment_path.resolve().parent} nor in {Path.cwd()}")
+
+
+def load_preset(path: Path) -> DictConfig:
+    """Load and validate one strategy preset (its plugins are built once to check values)."""
+    preset = _structured(PresetConfig, _read(path), path)
+    for i, entry in enumerate(preset.plugins):
+        name, kwargs = named_section(entry, f"plugins[{i}]", path)
+        cls = plugin_class_or_error(name, path, i)
+        check_kwargs(cls.__init__, kwargs, path, f"plugins[{i}]")
+        try:
+            cls(**kwargs)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: plugins[{i}] ({name}): {err}") from None
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{path}: plugins[{i}] ({name}): {err}") from None
+    if preset.training is not None:
+        _merge_training(OmegaConf.structured(TrainingConfig), preset.training, path)
+    return preset
+
+
+def plugin_class_or_error(name: str, source, index: int) -> type:
+    try:
+        return plugin_class(name)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: plugins[{index}].name: {err}") from None
+
+
+def load_experiment(path, overrides: Iterable[str] = ()) -> Plan:
+    """Load ``path``, apply ``key=value`` overrides, validate everything it refers to."""
+    from sparsegrow.benchmarks import benchmark_builder
+    from sparsegrow.models import model_class
+
+    path = Path(path)
+    cfg = _structured(ExperimentConfig, _read(path), path)
+    overrides = list(overrides)
+    if overrides:
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise ConfigError(f"command line: {bad[0]}: overrides are key=value")
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+        except OmegaConfBaseException as err:
+            raise _omegaconf_error("command line", err) from None
+    if cfg.name == "???" or not cfg.name:
+        raise ConfigError(f"{path}: name: missing")
+    _check_training(cfg.training, path)
+    if not cfg.strategies:
+        raise ConfigError(f"{path}: strategies: empty (name presets in strategies/)")
+    if not cfg.seeds:
+        raise ConfigError(f"{path}: seeds: empty")
+
+    name, kwargs = named_section(cfg.benchmark, "benchmark", path)
+    try:
+        builder = benchmark_builder(name)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: benchmark.name: {err}") from None
+    if not name.startswith("classic:"):
+        check_kwargs(builder, kwargs, path, "benchmark")
+    name, kwargs = named_section(cfg.model, "model", path)
+    try:
+        cls = model_class(name)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: model.name: {err}") from None
+    check_kwargs(cls.__init__, kwargs, path, "model", skip=("input_shape", "n_classes"))
+
+    folder = strategies_dir(path)
+    presets, preset_paths = {}, {}
+    for i, strategy in enumerate(cfg.strategies):
+        preset_path = folder / f"{strategy}.yaml"
+        if not preset_path.is_file():
+            known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+            raise ConfigError(f"{path}: strategies[{i}]: unknown preset '{strategy}' "
+                              f"(no {preset_path}; known: {known})")
+        presets[strategy] = load_preset(preset_path)
+        preset_paths[strategy] = preset_path
+    plan = Plan(path=path, experiment=cfg, presets=presets, preset_paths=preset_paths)
+    for strategy in presets:
+        plan.training(strategy)
+    return plan

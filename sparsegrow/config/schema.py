@@ -1,0 +1,88 @@
+"""Typed schemas of experiment and strategy-preset YAMLs (OmegaConf structured configs).
+
+Sections whose keys belong to someone else's function (``benchmark``, ``model``, each plugin)
+are free-form here and checked against that function's signature in :mod:`.validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+
+class Optimizer(Enum):
+    sgd = "sgd"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class Device(Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class WandbMode(Enum):
+    auto = "auto"          # online when an API key is configured, else offline
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
+class Base(Enum):
+    naive = "naive"        # Avalanche's Naive template; the plugins add the method
+    joint = "joint"        # JointTraining on the whole stream: the upper bound
+
+
+@dataclass
+class TrainingConfig:
+    optimizer: Optimizer = Optimizer.sgd
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    epochs: int = 1
+    batch_size: int = 128
+    eval_batch_size: int = 512
+    device: Device = Device.auto
+
+
+@dataclass
+class WandbConfig:
+    project: str = "sparsegrow"
+    mode: WandbMode = WandbMode.auto
+
+
+@dataclass
+class LoggingConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    output_dir: str = "results"
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "???"
+    benchmark: Dict[str, Any] = field(default_factory=dict)   # {name, builder kwargs}
+    model: Dict[str, Any] = field(default_factory=dict)       # {name, model kwargs}
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    strategies: List[str] = field(default_factory=list)       # preset names in strategies/
+    seeds: List[int] = field(default_factory=lambda: [0])
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+@dataclass
+class PresetConfig:
+    base: Base = Base.naive
+    plugins: List[Dict[str, Any]] = field(default_factory=list)  # [{name, plugin kwargs}]
+    training: Optional[Dict[str, Any]] = None                   # overrides of TrainingConfig
+
+
+# (key, check, reason) range rules on TrainingConfig; types and enums are OmegaConf's job.
+TRAINING_RANGES = (
+    ("lr", lambda v: v > 0, "must be > 0"),
+    ("momentum", lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    ("weight_decay", lambda v: v >= 0, "must be >= 0"),
+    ("epochs", lambda v: v >= 1, "must be >= 1"),
+    ("batch_size", lambda v: v >= 1, "must be >= 1"),
+    ("eval_batch_size", lambda v: v >= 1, "must be >= 1"),
+)

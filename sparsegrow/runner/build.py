@@ -1,0 +1,80 @@
+"""Build what one run needs from a validated config: device, optimizer, plugins, strategy."""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from sparsegrow.config import plugin_class
+from sparsegrow.config.loading import named_section
+from sparsegrow.errors import ConfigError
+
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device: cuda requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def make_optimizer(training: DictConfig, param_groups) -> torch.optim.Optimizer:
+    """``param_groups``: parameters, or a list of ``{"params": [...]}`` groups."""
+    name = training.optimizer.value if hasattr(training.optimizer, "value") else training.optimizer
+    kwargs = {"lr": training.lr, "weight_decay": training.weight_decay}
+    if name == "sgd":
+        kwargs["momentum"] = training.momentum
+    return OPTIMIZERS[name](param_groups, **kwargs)
+
+
+def build_plugins(preset: DictConfig, source) -> list:
+    plugins = []
+    for i, entry in enumerate(preset.plugins):
+        name, kwargs = named_section(entry, f"plugins[{i}]", source)
+        plugins.append(plugin_class(name)(**kwargs))
+    return plugins
+
+
+def grows(plugin) -> bool:
+    return bool(getattr(plugin, "grows_model", False))
+
+
+def growth_parts(plugins) -> list:
+    """The GrowthPlugins among ``plugins`` (SparseGrowPlugin's growth part included)."""
+    from sparsegrow.plugins import GrowthPlugin, SparseGrowPlugin
+
+    out = []
+    for p in plugins:
+        if isinstance(p, SparseGrowPlugin) and p.growth is not None:
+            out.append(p.growth)
+        elif isinstance(p, GrowthPlugin):
+            out.append(p)
+    return out
+
+
+def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, training,
+                   device, bench, logger):
+    """An Avalanche strategy with accuracy metrics (+ GIFt when a plugin grows the model)
+    reported only to ``logger`` (no text output)."""
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training import JointTraining, Naive
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from sparsegrow.plugins import GIFtMetric
+
+    metrics = [accuracy_metrics(experience=True, stream=True)]
+    if any(grows(p) for p in plugins):
+        metrics.append(GIFtMetric(stream=bench.test_stream))
+    evaluator = EvaluationPlugin(*metrics, loggers=[logger])
+    template = JointTraining if base == "joint" else Naive
+    return template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
+                    train_mb_size=training.batch_size, train_epochs=training.epochs,
+                    eval_mb_size=training.eval_batch_size, device=device, plugins=plugins,
+                    evaluator=evaluator)
+
+
+def resolved_container(cfg) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)

@@ -1,0 +1,68 @@
+"""Continual-learning metrics from an accuracy matrix (METHOD.md, "What to measure").
+
+``R[i][j]`` = test accuracy on experience j after training experience i (fractions). Pure
+functions on lists; a metric that needs more rows than a run has (joint training reports only
+its final row) is ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import mean, stdev
+
+
+def final_accuracy(R: list[list[float]]) -> float:
+    """ACC: mean over j of R[T][j]."""
+    return mean(R[-1])
+
+
+def _square(R) -> bool:
+    return len(R) == len(R[-1]) and len(R) > 1
+
+
+def backward_transfer(R: list[list[float]]) -> float | None:
+    """BWT: mean over j < T of R[T][j] − R[j][j] (negative = forgetting)."""
+    if not _square(R):
+        return None
+    T = len(R) - 1
+    return mean(R[T][j] - R[j][j] for j in range(T))
+
+
+def forgetting(R: list[list[float]]) -> float | None:
+    """Forgetting: mean over j < T of max over l < T of R[l][j] − R[T][j]."""
+    if not _square(R):
+        return None
+    T = len(R) - 1
+    return mean(max(R[l][j] for l in range(T)) - R[T][j] for j in range(T))
+
+
+def learning_accuracy(R: list[list[float]]) -> float | None:
+    """LA (adaptability): mean over j of R[j][j]."""
+    if len(R) != len(R[-1]):
+        return None
+    return mean(R[j][j] for j in range(len(R)))
+
+
+def seen_average(R: list[list[float]]) -> list[float]:
+    """Average accuracy on the experiences seen so far, after each experience (row i: j ≤ i)."""
+    if len(R) != len(R[-1]):
+        return [mean(row) for row in R]
+    return [mean(R[i][: i + 1]) for i in range(len(R))]
+
+
+def parameter_overhead(start: int, end: int) -> float:
+    """(parameters at end − parameters at start) / parameters at start."""
+    return (end - start) / start
+
+
+def gift_at_growth(values: list[float]) -> float | None:
+    """Mean GIFt over the growth events of a run (None without growth events)."""
+    return mean(values) if values else None
+
+
+def mean_std(values: list) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation of the non-None values (std 0 for one value)."""
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return None, None
+    return mean(values), (stdev(values) if len(values) > 1 else 0.0)

@@ -1,0 +1,132 @@
+"""Results files: per run (matrix, metrics, timeline, events, config) and per experiment
+(summary over seeds as JSON, CSV and a markdown table). Every file is written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import yaml
+
+from sparsegrow.runner import metrics as M
+from sparsegrow.runner.checkpoint import atomic_write_text
+
+# metric key → (column title, scale for display; 0 = integer count); accuracies in %.
+SUMMARY_COLUMNS = {
+    "acc": ("ACC (%)", 100), "bwt": ("BWT (%)", 100), "forgetting": ("Forgetting (%)", 100),
+    "la": ("LA (%)", 100), "gift_at_growth": ("GIFt at growth (%)", 100),
+    "params_start": ("Params start", 0), "params_end": ("Params end", 0),
+    "param_overhead": ("Overhead (×)", 1), "train_time_s": ("Train time (s)", 1),
+}
+SUMMARY_KEYS = [*SUMMARY_COLUMNS, "eval_time_s", "n_growth_events"]
+
+
+def run_metrics(state: dict, events: list[dict], memory: dict, *, strategy: str,
+                seed: int) -> dict:
+    """Everything ``metrics.json`` holds, from the run's recorded state."""
+    R = state["rows"]
+    timeline = state["timeline"]
+    params_end = timeline[-1]["params"]
+    gifts = [e["GIFt/at_growth"] for e in events if "GIFt/at_growth" in e]
+    return {
+        "strategy": strategy, "seed": seed,
+        "acc": M.final_accuracy(R), "bwt": M.backward_transfer(R),
+        "forgetting": M.forgetting(R), "la": M.learning_accuracy(R),
+        "gift_at_growth": M.gift_at_growth(gifts), "n_growth_events": len(events),
+        "params_start": state["params_start"], "params_end": params_end,
+        "param_overhead": M.parameter_overhead(state["params_start"], params_end),
+        "train_time_s": sum(t["train_time_s"] for t in timeline),
+        "eval_time_s": sum(t["eval_time_s"] for t in timeline),
+        "train_time_per_experience_s": [t["train_time_s"] for t in timeline],
+        "seen_avg_acc_per_experience": M.seen_average(R),
+        "plugin_timings_s": timeline[-1]["timings"],
+        "memory": memory,
+    }
+
+
+def _csv(rows: list[list], header: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _json(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+def write_run_files(out: Path, *, config: dict, state: dict, events: list[dict],
+                    result: dict) -> None:
+    out = Path(out)
+    R = state["rows"]
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    atomic_write_text(out / "accuracy_matrix.csv",
+                      _csv([[t["experience"], *row] for t, row in zip(state["timeline"], R)],
+                           ["trained_exp", *[f"exp_{j}" for j in range(len(R[-1]))]]))
+    widths = sorted({k for t in state["timeline"] for k in t["widths"]})
+    timings = sorted({k for t in state["timeline"] for k in t["timings"]})
+    header = ["experience", "seen_avg_acc", "avg_acc", "params", "train_time_s", "eval_time_s",
+              "growth_events", *[f"time_{k}_s" for k in timings], *[f"width/{k}" for k in widths]]
+    rows = [[t["experience"], t["seen_avg_acc"], t["avg_acc"], t["params"], t["train_time_s"],
+             t["eval_time_s"], t["growth_events"], *[t["timings"].get(k, "") for k in timings],
+             *[t["widths"].get(k, "") for k in widths]] for t in state["timeline"]]
+    atomic_write_text(out / "timeline.csv", _csv(rows, header))
+    atomic_write_text(out / "events.json", _json(events))
+    atomic_write_text(out / "metrics.json", _json(result))   # last: marks the run finished
+
+
+def summarize(experiment_dir: Path, strategies: list[str], seeds: list[int]) -> dict:
+    """Mean ± std over seeds of every strategy's metrics, from the runs' metrics.json."""
+    experiment_dir = Path(experiment_dir)
+    summary = {}
+    for strategy in strategies:
+        runs = []
+        for seed in seeds:
+            path = experiment_dir / strategy / f"seed{seed}" / "metrics.json"
+            runs.append(json.loads(path.read_text()))
+        stats = {}
+        for key in SUMMARY_KEYS:
+            mean, std = M.mean_std([r[key] for r in runs])
+            stats[key] = {"mean": mean, "std": std}
+        curves = [r["seen_avg_acc_per_experience"] for r in runs]
+        summary[strategy] = {"seeds": seeds, "metrics": stats,
+                             "seen_avg_acc_per_experience":
+                                 [M.mean_std(list(v))[0] for v in zip(*curves)],
+                             "per_seed": {f"seed{r['seed']}": {k: r[k] for k in SUMMARY_KEYS}
+                                          for r in runs}}
+    return summary
+
+
+def _cell(stat: dict, scale: float) -> str:
+    if stat["mean"] is None:
+        return "–"
+    if scale == 0:
+        return f"{stat['mean']:,.0f} ± {stat['std']:,.0f}"
+    return f"{stat['mean'] * scale:.2f} ± {stat['std'] * scale:.2f}"
+
+
+def markdown_table(summary: dict) -> str:
+    titles = [title for title, _ in SUMMARY_COLUMNS.values()]
+    lines = ["| Strategy | " + " | ".join(titles) + " |",
+             "|---" * (len(titles) + 1) + "|"]
+    for strategy, entry in summary.items():
+        cells = [_cell(entry["metrics"][k], scale) for k, (_, scale) in SUMMARY_COLUMNS.items()]
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(experiment_dir: Path, summary: dict, *, title: str, n_seeds: int) -> str:
+    experiment_dir = Path(experiment_dir)
+    atomic_write_text(experiment_dir / "summary.json", _json(summary))
+    header = ["strategy"] + [f"{k}_{s}" for k in SUMMARY_KEYS for s in ("mean", "std")]
+    rows = [[strategy] + [entry["metrics"][k][s] for k in SUMMARY_KEYS for s in ("mean", "std")]
+            for strategy, entry in summary.items()]
+    atomic_write_text(experiment_dir / "summary.csv", _csv(rows, header))
+    table = markdown_table(summary)
+    atomic_write_text(experiment_dir / "summary.md",
+                      f"# {title}\n\nMean ± std over {n_seeds} seed(s); accuracies in %.\n\n"
+                      + table)
+    return table

@@ -1,0 +1,77 @@
+"""PNG plots of an experiment from its result files (matplotlib, Agg backend: no display)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+
+
+def _matrix(run: Path) -> np.ndarray:
+    with open(run / "accuracy_matrix.csv") as f:
+        rows = list(csv.reader(f))[1:]
+    return np.array([[float(v) for v in row[1:]] for row in rows])
+
+
+def _timeline(run: Path) -> list[dict]:
+    with open(run / "timeline.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_experiment(experiment_dir: Path, strategies: list[str], seeds: list[int]) -> list[Path]:
+    """Forgetting curves and accuracy heatmap per strategy (mean over seeds), average accuracy
+    after each experience for all strategies, and parameter count with growth events."""
+    experiment_dir = Path(experiment_dir)
+    plots = experiment_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    written = []
+    fig_avg, ax_avg = plt.subplots(figsize=(7, 4.5))
+    fig_par, ax_par = plt.subplots(figsize=(7, 4.5))
+    for strategy in strategies:
+        runs = [experiment_dir / strategy / f"seed{s}" for s in seeds]
+        R = np.mean([_matrix(r) for r in runs], axis=0) * 100
+        if R.shape[0] == R.shape[1]:   # joint training has only its final row
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            x = np.arange(1, R.shape[0] + 1)
+            for j in range(R.shape[1]):
+                ax.plot(x[j:], R[j:, j], marker="o", ms=3, label=f"exp {j}")
+            ax.set(xlabel="experiences trained", ylabel="test accuracy (%)",
+                   title=f"Forgetting curves: {strategy}", ylim=(0, 100))
+            ax.legend(fontsize=7, ncol=2)
+            written.append(_save(fig, plots / f"forgetting_{strategy}.png"))
+        fig, ax = plt.subplots(figsize=(6, 5))
+        im = ax.imshow(R, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+        ax.set(xlabel="evaluated experience", ylabel="after training experience",
+               title=f"Accuracy matrix (%): {strategy}")
+        fig.colorbar(im, ax=ax)
+        written.append(_save(fig, plots / f"heatmap_{strategy}.png"))
+        timelines = [_timeline(r) for r in runs]
+        steps = [int(t["experience"]) + 1 for t in timelines[0]]
+        avg = np.mean([[float(t["seen_avg_acc"]) * 100 for t in tl] for tl in timelines], axis=0)
+        ax_avg.plot(steps, avg, marker="o", ms=3, label=strategy)
+        params = np.mean([[float(t["params"]) for t in tl] for tl in timelines], axis=0)
+        line, = ax_par.plot(steps, params, marker="o", ms=3, label=strategy)
+        for event in json.loads((runs[0] / "events.json").read_text()):
+            ax_par.axvline(event["experience"] + 0.75, color=line.get_color(), alpha=0.25, lw=1)
+    ax_avg.set(xlabel="experiences trained", ylabel="average accuracy on seen experiences (%)",
+               title="Average accuracy after each experience", ylim=(0, 100))
+    ax_avg.legend(fontsize=8)
+    written.append(_save(fig_avg, plots / "average_accuracy.png"))
+    ax_par.set(xlabel="experiences trained", ylabel="parameters",
+               title="Parameter count (faint lines: growth events, seed 0)")
+    ax_par.legend(fontsize=8)
+    written.append(_save(fig_par, plots / "growth_params.png"))
+    return written

@@ -1,0 +1,230 @@
+"""Run every strategy × seed of an experiment; checkpoint after every experience; resume.
+
+A run's folder ``<output_dir>/<experiment>/<strategy>/seed<k>/`` gets ``metrics.json`` last:
+its presence marks the run finished, and a rerun skips it (its files stay as they are). A run
+killed earlier resumes from ``checkpoint.pt`` after its last finished experience, with the
+model's grown shapes replayed, every plugin's state, the optimizer state, the RNG states, the
+strategy clock and everything recorded so far, so that it ends exactly as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from sparsegrow.config import Plan
+from sparsegrow.config.loading import named_section
+from sparsegrow.growth import Grower, count_parameters
+from sparsegrow.errors import GrowthError
+from sparsegrow.runner import checkpoint, metrics
+from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts, make_optimizer,
+                                     resolve_device, resolved_container)
+from sparsegrow.runner.logger import CaptureLogger
+from sparsegrow.runner.outputs import run_metrics, write_run_files
+
+# Test hook: raise after this experience index has been checkpointed (simulates a kill).
+FAIL_AFTER_ENV = "SPARSEGROW_FAIL_AFTER_EXPERIENCE"
+CHECKPOINT = "checkpoint.pt"
+
+
+class SimulatedKill(RuntimeError):
+    """Raised by the :data:`FAIL_AFTER_ENV` hook."""
+
+
+def run_dir(plan: Plan, strategy: str, seed: int) -> Path:
+    cfg = plan.experiment
+    return Path(cfg.logging.output_dir) / cfg.name / strategy / f"seed{seed}"
+
+
+def _build_benchmark(plan: Plan, seed: int):
+    from sparsegrow.benchmarks import benchmark_builder, build_benchmark
+    import inspect
+
+    name, kwargs = named_section(plan.experiment.benchmark, "benchmark", plan.path)
+    builder = benchmark_builder(name)
+    # the run's seed also draws the stream (permutations, class order) unless the YAML fixes it
+    if "seed" not in kwargs and not name.startswith("classic:") \
+            and "seed" in inspect.signature(builder).parameters:
+        kwargs["seed"] = seed
+    return build_benchmark(name, **kwargs)
+
+
+def _build_model(plan: Plan, bench):
+    from sparsegrow.models import build_model
+
+    name, kwargs = named_section(plan.experiment.model, "model", plan.path)
+    return build_model(name, input_shape=bench.input_shape, n_classes=bench.n_classes, **kwargs)
+
+
+def _widths(model) -> dict[str, int]:
+    try:
+        return Grower(model).widths()
+    except GrowthError:   # a model torch.fx cannot trace still runs; it just has no widths
+        return {}
+
+
+def _optimizer_state(model, optimizer) -> dict:
+    """Optimizer state with its parameters named, so it can be rebuilt in the same order."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {"groups": [[names[id(p)] for p in g["params"]] for g in optimizer.param_groups],
+            "state": optimizer.state_dict()}
+
+
+def _restore_optimizer(training, model, saved: dict):
+    groups = [{"params": [model.get_parameter(n) for n in names]} for names in saved["groups"]]
+    optimizer = make_optimizer(training, groups)
+    optimizer.load_state_dict(saved["state"])
+    return optimizer
+
+
+def _plugin_states(plugins) -> list:
+    """Our plugins' state_dicts; Avalanche's plugins (EWC, LwF, Replay, ...) as their
+    attribute dicts."""
+    return [p.state_dict() if hasattr(p, "state_dict") else dict(vars(p)) for p in plugins]
+
+
+def _load_plugin_states(plugins, states) -> None:
+    for plugin, state in zip(plugins, states):
+        if hasattr(plugin, "load_state_dict"):
+            plugin.load_state_dict(state)
+        else:
+            vars(plugin).update(state)
+
+
+def _clock_state(strategy) -> dict:
+    return {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)}
+
+
+def _timings(plugins) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for p in plugins:
+        for key, value in getattr(p, "timings", {}).items():
+            out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def _growth_events(plugins, logger: CaptureLogger) -> list[dict]:
+    """Growth events of every growth plugin, in training order, with their GIFt values."""
+    events = sorted((e for g in growth_parts(plugins) for e in g.history),
+                    key=lambda e: e["iteration"])
+    gift = {}
+    for name in ("GIFt/acc_before_growth", "GIFt/acc_after_growth", "GIFt/at_growth"):
+        for value, x in logger.values(name):
+            gift.setdefault(x, {})[name] = value
+    return [{**e, **gift.get(e["iteration"], {})} for e in events]
+
+
+def _peak_memory(device) -> dict:
+    if device.type == "cuda":
+        return {"cuda_max_allocated_mb": torch.cuda.max_memory_allocated(device) / 2**20}
+    # ru_maxrss is the whole process's peak (kB on Linux): it includes earlier runs of the
+    # same process and Avalanche itself, so it is not this run's own peak.
+    return {"process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "disabled",
+            position: int = 0) -> tuple[Path, bool]:
+    """Run (or resume, or skip) one strategy × seed; returns its folder and whether it ran."""
+    out = run_dir(plan, strategy_name, seed)
+    if (out / "metrics.json").is_file():
+        return out, False
+    out.mkdir(parents=True, exist_ok=True)
+    preset = plan.presets[strategy_name]
+    training = plan.training(strategy_name)
+    base = preset.base.value
+    device = resolve_device(training.device.value)
+    saved = checkpoint.load(out / CHECKPOINT)
+
+    checkpoint.seed_everything(seed)
+    bench = _build_benchmark(plan, seed)
+    model = _build_model(plan, bench)
+    params_start = count_parameters(model)
+    plugins = build_plugins(preset, plan.preset_paths[strategy_name])
+    if saved is not None:
+        operations = [op for e in saved["growth_events"] for op in e["operations"]]
+        Grower(model).replay(operations)
+        model.load_state_dict(saved["model"])
+    model.to(device)
+    if saved is not None:
+        optimizer = _restore_optimizer(training, model, saved["optimizer"])
+        _load_plugin_states(plugins, saved["plugins"])
+    else:
+        optimizer = make_optimizer(training, model.parameters())
+    logger = CaptureLogger()
+    strategy = build_strategy(base=base, model=model, optimizer=optimizer, plugins=plugins,
+                              training=training, device=device, bench=bench, logger=logger)
+    state = {"rows": [], "timeline": [], "params_start": params_start,
+             "wandb_id": f"{plan.experiment.name}-{strategy_name}-seed{seed}-{os.urandom(3).hex()}"}
+    if saved is not None:
+        state = saved["run"]
+        logger.load_state_dict(saved["logger"])
+        vars(strategy.clock).update(saved["clock"])
+        checkpoint.set_rng_state(saved["rng"])
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    config = {"experiment": resolved_container(plan.experiment), "strategy": strategy_name,
+              "preset": resolved_container(preset), "training": resolved_container(training),
+              "seed": seed}
+    wb = None
+    if wandb_mode != "disabled":
+        from sparsegrow.runner.wandb_run import WandbRun
+
+        wb = WandbRun(project=plan.experiment.logging.wandb.project, group=plan.experiment.name,
+                      name=f"{strategy_name}-seed{seed}", run_id=state["wandb_id"],
+                      mode=wandb_mode, directory=out.parent.parent, config=config)
+    n = len(bench.train_stream)
+    # joint training sees the whole stream at once: one step, reported with its final row
+    steps = [list(bench.train_stream)] if base == "joint" else [[e] for e in bench.train_stream]
+    bar = tqdm(total=len(steps), initial=len(state["rows"]), position=position, leave=False,
+               desc=f"{strategy_name} seed{seed}", unit="exp")
+    fail_after = os.environ.get(FAIL_AFTER_ENV)
+    try:
+        for i in range(len(state["rows"]), len(steps)):
+            start = time.perf_counter()
+            strategy.train(steps[i] if base == "joint" else steps[i][0])
+            train_time = time.perf_counter() - start
+            start = time.perf_counter()
+            strategy.eval(bench.test_stream)
+            eval_time = time.perf_counter() - start
+            row = logger.accuracy_row("test_stream", n)
+            state["rows"].append(row)
+            events = _growth_events(plugins, logger)
+            entry = {"experience": i if base != "joint" else n - 1,
+                     "seen_avg_acc": metrics.seen_average(state["rows"])[-1],
+                     "avg_acc": sum(row) / n, "params": count_parameters(model),
+                     "train_time_s": train_time, "eval_time_s": eval_time,
+                     "growth_events": len(events), "timings": _timings(plugins),
+                     "widths": _widths(model)}
+            state["timeline"].append(entry)
+            if wb is not None:
+                wb.log_experience(i, row, entry["seen_avg_acc"], entry["params"],
+                                  [e for e in events if e["experience"] == i])
+            checkpoint.save(out / CHECKPOINT, {
+                "run": state, "model": model.state_dict(),
+                "optimizer": _optimizer_state(model, optimizer),
+                "plugins": _plugin_states(plugins), "growth_events": events,
+                "logger": logger.state_dict(), "clock": _clock_state(strategy),
+                "rng": checkpoint.rng_state()})
+            bar.update(1)
+            if fail_after is not None and int(fail_after) == i:
+                raise SimulatedKill(f"{FAIL_AFTER_ENV}={fail_after}: stopped after experience {i}")
+    except BaseException:
+        if wb is not None:
+            wb.abandon()
+        raise
+    finally:
+        bar.close()
+    events = _growth_events(plugins, logger)
+    result = run_metrics(state, events, _peak_memory(device), strategy=strategy_name, seed=seed)
+    if wb is not None:
+        wb.finish(state["rows"], result)
+        result["wandb"] = wb.location
+    write_run_files(out, config=config, state=state, events=events, result=result)
+    (out / CHECKPOINT).unlink()
+    return out, True
