@@ -164,6 +164,9 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         state = saved["run"]
         logger.load_state_dict(saved["logger"])
         vars(strategy.clock).update(saved["clock"])
+        # Avalanche resets the optimizer state at its first make_optimizer() unless it already
+        # knows the optimized parameters: tell it, so the restored momentum survives.
+        strategy.optimized_param_id = dict(model.named_parameters())
         checkpoint.set_rng_state(saved["rng"])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -1,0 +1,95 @@
+import csv
+import json
+
+import pytest
+
+from sparsegrow.cli import main
+from sparsegrow.config import load_experiment
+from sparsegrow.runner import run_dir, run_one
+from sparsegrow.runner.run import CHECKPOINT, FAIL_AFTER_ENV, SimulatedKill
+
+RUN_FILES = ("config.yaml", "accuracy_matrix.csv", "metrics.json", "timeline.csv", "events.json")
+
+
+def test_tiny_run_writes_every_file(make_experiment, capsys):
+    path = make_experiment(strategies=["naive", "sparsegrow", "joint"], seeds=[0, 1])
+    assert main(["run", str(path)]) == 0
+    printed = capsys.readouterr().out
+    exp = path.parent.parent / "results" / "tiny"
+    for strategy in ("naive", "sparsegrow", "joint"):
+        for seed in (0, 1):
+            folder = exp / strategy / f"seed{seed}"
+            for name in RUN_FILES:
+                assert (folder / name).is_file(), folder / name
+            assert not (folder / CHECKPOINT).exists()
+            metrics = json.loads((folder / "metrics.json").read_text())
+            with open(folder / "accuracy_matrix.csv") as f:
+                rows = list(csv.reader(f))[1:]
+            assert len(rows) == (1 if strategy == "joint" else 3)
+            assert metrics["acc"] == pytest.approx(sum(map(float, rows[-1][1:])) / 3)
+    for name in ("summary.json", "summary.csv", "summary.md"):
+        assert (exp / name).is_file()
+    for name in ("average_accuracy.png", "growth_params.png", "heatmap_joint.png",
+                 "forgetting_naive.png", "heatmap_sparsegrow.png"):
+        assert (exp / "plots" / name).stat().st_size > 1000
+    summary = json.loads((exp / "summary.json").read_text())
+    accs = [json.loads((exp / "naive" / f"seed{s}" / "metrics.json").read_text())["acc"]
+            for s in (0, 1)]
+    assert summary["naive"]["metrics"]["acc"]["mean"] == pytest.approx(sum(accs) / 2)
+    assert "| sparsegrow |" in printed and "| sparsegrow |" in (exp / "summary.md").read_text()
+
+    grown = json.loads((exp / "sparsegrow" / "seed0" / "metrics.json").read_text())
+    events = json.loads((exp / "sparsegrow" / "seed0" / "events.json").read_text())
+    assert grown["n_growth_events"] == len(events) == 2      # once per experience after the first
+    assert grown["params_end"] == events[-1]["params_after"] > grown["params_start"]
+    assert all("GIFt/at_growth" in e for e in events)
+    assert grown["gift_at_growth"] == pytest.approx(
+        sum(e["GIFt/at_growth"] for e in events) / len(events))
+    with open(exp / "sparsegrow" / "seed0" / "timeline.csv") as f:
+        timeline = list(csv.DictReader(f))
+    assert [int(t["params"]) for t in timeline][-1] == grown["params_end"]
+    assert float(timeline[-1]["time_growth_s"]) > 0
+
+
+def _snapshot(folder):
+    return {name: (folder / name).read_bytes() for name in RUN_FILES if name != "metrics.json"}
+
+
+def _comparable(metrics):
+    return {k: v for k, v in metrics.items()
+            if "time" not in k and k not in ("memory", "plugin_timings_s")}
+
+
+def test_kill_and_resume_gives_identical_results(make_experiment, monkeypatch):
+    plan = load_experiment(make_experiment(strategies=["sparsegrow"], n_experiences=3))
+    reference, _ = run_one(plan, "sparsegrow", 0)
+    expected = _snapshot(reference)
+    expected_metrics = json.loads((reference / "metrics.json").read_text())
+    for path in reference.iterdir():
+        path.unlink()
+
+    monkeypatch.setenv(FAIL_AFTER_ENV, "1")         # stop after experience 2 of 3
+    with pytest.raises(SimulatedKill):
+        run_one(plan, "sparsegrow", 0)
+    assert (reference / CHECKPOINT).is_file() and not (reference / "metrics.json").exists()
+    monkeypatch.delenv(FAIL_AFTER_ENV)
+    folder, ran = run_one(plan, "sparsegrow", 0)
+    assert ran and folder == reference
+    resumed = _snapshot(folder)
+    assert resumed["accuracy_matrix.csv"] == expected["accuracy_matrix.csv"]
+    assert resumed["events.json"] == expected["events.json"]
+    assert resumed["config.yaml"] == expected["config.yaml"]
+    assert _comparable(json.loads((folder / "metrics.json").read_text())) \
+        == _comparable(expected_metrics)
+    assert json.loads(expected["events.json"])      # growth happened after the resume point
+
+
+def test_finished_run_is_skipped_and_untouched(make_experiment):
+    plan = load_experiment(make_experiment(strategies=["naive"], n_experiences=2))
+    folder, ran = run_one(plan, "naive", 0)
+    assert ran
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    again, ran = run_one(plan, "naive", 0)
+    assert not ran and again == folder
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()} == before
+    assert run_dir(plan, "naive", 0) == folder
