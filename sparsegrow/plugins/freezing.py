@@ -47,8 +47,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     """
 
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
-                 gate_topk: float = 1.0, gating: str = "mask", energy: float | dict = 0.97,
-                 project_every: int = 1, importance_batches: int = 4):
+                 gate_topk: float = 1.0, gating: str = "mask", energy: float | dict = 0.9,
+                 project_every: int = 100, importance_batches: int = 4):
         super().__init__()
         choice("importance", importance, SCORES)
         choice("gating", gating, GATINGS)

@@ -25,6 +25,12 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     ``supports_distributed`` is False for the reasons given on its two parts (local parameter
     replacement and local restore steps).
 
+    Defaults were chosen on Permuted MNIST (10 × 1 epoch, MLP 2×400, SGD lr 0.01 m 0.9,
+    validation split): ``gating="subspace"`` (ACC 91.3 vs 82.0 with masks and 83.2 with both),
+    ``subspace_energy=0.9`` (0.85: 90.6, 0.95: 91.0, 0.97: 89.4; LA falls as the first layer's
+    input space fills up), ``project_every=100`` (20: 91.2, 200: 91.1, 1000: 83.2; 1 costs about
+    2.5× Naive's training time for the same accuracy).
+
     :param grow_at: fraction of each experience's iterations after which to grow (0.75 = late).
     :param energy: spectrum energy of M that sets the number of new units per layer.
     :param max_ratio: at most this fraction of a layer's width per growth event.
@@ -51,8 +57,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     def __init__(self, *, grow_at: float = 0.75, energy: float = 0.9, max_ratio: float = 0.25,
                  min_units: int = 0, units: int | None = None, init: str = "on_data",
                  init_density: float = 0.5, importance: str = "taylor",
-                 freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "mask",
-                 subspace_energy: float | dict = 0.97, project_every: int = 1, layers="auto",
+                 freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
+                 subspace_energy: float | dict = 0.9, project_every: int = 100, layers="auto",
                  growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0):
         super().__init__()
         if not (growth or freezing):

@@ -118,7 +118,7 @@ class SubspaceMemory:
     there; the anchor is recomputed, which keeps the old rows' anchor since they satisfied it).
     """
 
-    def __init__(self, *, energy: float | dict[str, float] = 0.97, max_rows: int = 4096):
+    def __init__(self, *, energy: float | dict[str, float] = 0.9, max_rows: int = 4096):
         """:param energy: fraction of each layer's input energy its basis keeps; a float for all
             layers, or {layer name: fraction} with an optional ``"default"`` for the others.
         :param max_rows: input rows sampled per layer and experience (conv patches)."""
@@ -173,7 +173,7 @@ class SubspaceMemory:
     def energy_of(self, name: str) -> float:
         """The energy threshold of layer ``name``."""
         if isinstance(self.energy, dict):
-            return self.energy.get(name, self.energy.get("default", 0.97))
+            return self.energy.get(name, self.energy.get("default", 0.9))
         return self.energy
 
     @torch.no_grad()

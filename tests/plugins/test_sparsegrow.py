@@ -74,7 +74,7 @@ def test_switches_and_bad_values():
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=3)
     model = mlp()
-    off = SparseGrowPlugin(growth=False)
+    off = SparseGrowPlugin(growth=False, gating="mask")
     strategy = _strategy(model, [off])
     for exp in stream.train_stream:
         strategy.train(exp)
