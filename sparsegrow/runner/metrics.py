@@ -43,11 +43,17 @@ def learning_accuracy(R: list[list[float]]) -> float | None:
     return mean(R[j][j] for j in range(len(R)))
 
 
+def seen_accuracy(row: list[float], trained: int) -> float:
+    """Average accuracy on experiences 0..``trained`` (those seen after training ``trained``)."""
+    return mean(row[: trained + 1])
+
+
 def seen_average(R: list[list[float]]) -> list[float]:
-    """Average accuracy on the experiences seen so far, after each experience (row i: j ≤ i)."""
+    """:func:`seen_accuracy` after each experience; joint training's single final row is its
+    average over all experiences."""
     if len(R) != len(R[-1]):
         return [mean(row) for row in R]
-    return [mean(R[i][: i + 1]) for i in range(len(R))]
+    return [seen_accuracy(R[i], i) for i in range(len(R))]
 
 
 def parameter_overhead(start: int, end: int) -> float:

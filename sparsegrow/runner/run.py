@@ -198,8 +198,8 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
             row = logger.accuracy_row("test_stream", n)
             state["rows"].append(row)
             events = _growth_events(plugins, logger)
-            entry = {"experience": i if base != "joint" else n - 1,
-                     "seen_avg_acc": metrics.seen_average(state["rows"])[-1],
+            trained = n - 1 if base == "joint" else i
+            entry = {"experience": trained, "seen_avg_acc": metrics.seen_accuracy(row, trained),
                      "avg_acc": sum(row) / n, "params": count_parameters(model),
                      "train_time_s": train_time, "eval_time_s": eval_time,
                      "growth_events": len(events), "timings": _timings(plugins),

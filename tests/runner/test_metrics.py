@@ -18,6 +18,7 @@ def test_metrics_on_a_known_matrix():
     assert M.forgetting(R) == pytest.approx(0.25)
     assert M.learning_accuracy(R) == pytest.approx((0.9 + 0.8 + 0.9) / 3)
     assert M.seen_average(R) == pytest.approx([0.9, 0.7, 0.7])
+    assert M.seen_accuracy(R[0], 0) == pytest.approx(0.9)     # a run's first row on its own
 
 
 def test_forgetting_uses_rows_before_the_last_only():

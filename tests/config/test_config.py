@@ -1,0 +1,141 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sparsegrow.config import load_experiment, load_preset
+from sparsegrow.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENTS = sorted((REPO / "experiments").glob("*.yaml"))
+PRESETS = sorted((REPO / "strategies").glob("*.yaml"))
+
+GOOD = {"name": "t", "benchmark": {"name": "synthetic", "n_experiences": 2},
+        "model": {"name": "mlp", "hidden": [8]}, "strategies": ["naive"], "seeds": [0]}
+
+
+def test_shipped_files_exist():
+    assert len(EXPERIMENTS) >= 10 and len(PRESETS) >= 20
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_every_shipped_experiment_validates(path):
+    plan = load_experiment(path)          # checks builders' kwargs; loads no data
+    assert plan.experiment.name == path.stem
+    assert set(plan.presets) == set(plan.experiment.strategies)
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_every_shipped_preset_validates(path):
+    preset = load_preset(path)            # builds its plugins once with the given kwargs
+    assert preset.base.value in ("naive", "joint")
+
+
+@pytest.fixture
+def write(tmp_path):
+    (tmp_path / "strategies").symlink_to(REPO / "strategies")
+    (tmp_path / "experiments").mkdir()
+
+    def write(cfg=None, name="exp", folder="experiments", **changes):
+        data = yaml.safe_load(yaml.safe_dump(cfg or GOOD))
+        for dotted, value in changes.items():
+            *parents, key = dotted.split("__")
+            node = data
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[key] = value
+        path = tmp_path / folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    return write
+
+
+def _error(path, overrides=()):
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path, overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_good_config_and_overrides(write):
+    plan = load_experiment(write(), ["training.epochs=2", "seeds=[3,4]",
+                                     "strategies=[naive,ewc]", "training.optimizer=adam"])
+    assert plan.experiment.training.epochs == 2
+    assert list(plan.experiment.seeds) == [3, 4]
+    assert plan.experiment.training.optimizer.value == "adam"
+    assert plan.training("ewc").lr == 0.01 and set(plan.presets) == {"naive", "ewc"}
+
+
+def test_unknown_key(write):
+    path = write(training__epochz=3)
+    message = _error(path)
+    assert message.startswith(f"{path}: training.epochz:") and "epochz" in message
+
+
+def test_unknown_top_level_key(write):
+    path = write(sedds=[0])
+    assert _error(path).startswith(f"{path}: sedds:")
+
+
+@pytest.mark.parametrize("key, value, reason", [
+    ("training__optimizer", "rmsprop", "sgd"),          # bad enum lists the choices
+    ("training__device", "tpu", "cuda"),
+    ("logging__wandb__mode", "sometimes", "offline"),
+    ("training__epochs", "two", "two"),                 # bad type
+    ("training__lr", -1.0, "must be > 0"),              # range
+    ("training__momentum", 1.5, "[0, 1)"),
+])
+def test_bad_values(write, key, value, reason):
+    path = write(**{key: value})
+    message = _error(path)
+    assert message.startswith(f"{path}: {key.replace('__', '.')}:") and reason in message
+
+
+def test_bad_override_names_the_command_line(write):
+    message = _error(write(), ["training.epochs=many"])
+    assert message.startswith("command line: training.epochs:")
+    assert _error(write(), ["training.nope=1"]).startswith("command line: training.nope:")
+    assert "key=value" in _error(write(), ["training.epochs"])
+
+
+def test_unknown_builder_kwargs(write):
+    path = write(benchmark__n_exp=3)
+    message = _error(path)
+    assert message.startswith(f"{path}: benchmark.n_exp: unknown keyword of synthetic")
+    path = write(model__hidden_sizes=[4])
+    assert _error(path).startswith(f"{path}: model.hidden_sizes: unknown keyword of MLP")
+    assert "unknown model 'mlpp'" in _error(write(model__name="mlpp"))
+    assert "unknown benchmark 'permuted'" in _error(write(benchmark__name="permuted"))
+
+
+def test_unknown_preset(write):
+    path = write(strategies=["naive", "sparsegrowth"])
+    message = _error(path)
+    assert message.startswith(f"{path}: strategies[1]: unknown preset 'sparsegrowth'")
+    assert "sparsegrow," in message
+
+
+def test_plugin_errors_name_the_preset_file(write, tmp_path):
+    strategies = tmp_path / "own" / "strategies"
+    strategies.mkdir(parents=True)
+    (tmp_path / "own" / "experiments").mkdir()
+    exp = write(folder="own/experiments", strategies=["p"])
+
+    def preset(text):
+        (strategies / "p.yaml").write_text(text)
+        return _error(exp)
+
+    p = strategies / "p.yaml"
+    message = preset("base: naive\nplugins:\n  - name: ewc\n    ewc_lambda: 1\n    lamda: 2\n")
+    assert message.startswith(f"{p}: plugins[0].lamda: unknown keyword of EWCPlugin")
+    message = preset("base: naive\nplugins:\n  - name: ewc\n")
+    assert message.startswith(f"{p}: plugins[0].ewc_lambda: required")
+    message = preset("base: naive\nplugins:\n  - name: sparsegrow\n    gating: sometimes\n")
+    assert message.startswith(f"{p}: plugins[0] (sparsegrow):") and "gating" in message
+    message = preset("base: naive\nplugins:\n  - name: ewk\n")
+    assert message.startswith(f"{p}: plugins[0].name: unknown plugin 'ewk'")
+    assert preset("base: cumulative\n").startswith(f"{p}: base:")
+    assert preset("base: naive\ntraining:\n  lr: 0\n").startswith(f"{p}: training.lr:")
+    assert preset("base: naive\nextra: 1\n").startswith(f"{p}: extra:")
