@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from sparsegrow.config import Plan
 from sparsegrow.runner.outputs import summarize, write_summary
 from sparsegrow.runner.plots import plot_experiment
@@ -30,9 +32,10 @@ def run_experiment(plan: Plan) -> ExperimentResult:
     mode = resolve_mode(cfg.logging.wandb.mode.value)
     directory = Path(cfg.logging.output_dir) / cfg.name
     ran, skipped, wandb_locations = [], [], []
-    for strategy in cfg.strategies:
-        for seed in cfg.seeds:
-            out, did_run = run_one(plan, strategy, seed, wandb_mode=mode)
+    runs = [(strategy, seed) for strategy in cfg.strategies for seed in cfg.seeds]
+    with tqdm(runs, desc=cfg.name, unit="run", position=0) as bar:
+        for strategy, seed in bar:
+            out, did_run = run_one(plan, strategy, seed, wandb_mode=mode, position=1)
             (ran if did_run else skipped).append(out)
             location = _wandb_location(out)
             if location:

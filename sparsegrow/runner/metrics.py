@@ -56,6 +56,20 @@ def seen_average(R: list[list[float]]) -> list[float]:
     return [seen_accuracy(R[i], i) for i in range(len(R))]
 
 
+def after_each_experience(R: list[list[float]]) -> list[dict]:
+    """ACC, BWT, Forgetting and LA of the stream's first k experiences, for k = 1..T (the
+    leading k×k block of R: a long stream's results after 10, 20, ... experiences)."""
+    if len(R) != len(R[-1]):
+        return []
+    out = []
+    for k in range(1, len(R) + 1):
+        block = [row[:k] for row in R[:k]]
+        out.append({"experiences": k, "acc": final_accuracy(block),
+                    "bwt": backward_transfer(block), "forgetting": forgetting(block),
+                    "la": learning_accuracy(block)})
+    return out
+
+
 def parameter_overhead(start: int, end: int) -> float:
     """(parameters at end − parameters at start) / parameters at start."""
     return (end - start) / start

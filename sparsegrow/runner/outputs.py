@@ -18,7 +18,7 @@ SUMMARY_COLUMNS = {
     "acc": ("ACC (%)", 100), "bwt": ("BWT (%)", 100), "forgetting": ("Forgetting (%)", 100),
     "la": ("LA (%)", 100), "gift_at_growth": ("GIFt at growth (%)", 100),
     "params_start": ("Params start", 0), "params_end": ("Params end", 0),
-    "param_overhead": ("Overhead (×)", 1), "train_time_s": ("Train time (s)", 1),
+    "param_overhead": ("Param overhead (%)", 100), "train_time_s": ("Train time (s)", 1),
 }
 SUMMARY_KEYS = [*SUMMARY_COLUMNS, "eval_time_s", "n_growth_events"]
 
@@ -41,6 +41,7 @@ def run_metrics(state: dict, events: list[dict], memory: dict, *, strategy: str,
         "eval_time_s": sum(t["eval_time_s"] for t in timeline),
         "train_time_per_experience_s": [t["train_time_s"] for t in timeline],
         "seen_avg_acc_per_experience": M.seen_average(R),
+        "after_experience": M.after_each_experience(R),
         "plugin_timings_s": timeline[-1]["timings"],
         "memory": memory,
     }
@@ -108,12 +109,14 @@ def _cell(stat: dict, scale: float) -> str:
     return f"{stat['mean'] * scale:.2f} ± {stat['std'] * scale:.2f}"
 
 
-def markdown_table(summary: dict) -> str:
-    titles = [title for title, _ in SUMMARY_COLUMNS.values()]
+def markdown_table(summary: dict, columns=None) -> str:
+    """The comparison table; ``columns`` picks keys of :data:`SUMMARY_COLUMNS` (default all)."""
+    columns = {k: SUMMARY_COLUMNS[k] for k in (columns or SUMMARY_COLUMNS)}
+    titles = [title for title, _ in columns.values()]
     lines = ["| Strategy | " + " | ".join(titles) + " |",
              "|---" * (len(titles) + 1) + "|"]
     for strategy, entry in summary.items():
-        cells = [_cell(entry["metrics"][k], scale) for k, (_, scale) in SUMMARY_COLUMNS.items()]
+        cells = [_cell(entry["metrics"][k], scale) for k, (_, scale) in columns.items()]
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

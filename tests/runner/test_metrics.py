@@ -21,6 +21,20 @@ def test_metrics_on_a_known_matrix():
     assert M.seen_accuracy(R[0], 0) == pytest.approx(0.9)     # a run's first row on its own
 
 
+def test_metrics_after_each_experience_use_the_leading_block():
+    after = M.after_each_experience(R)
+    assert [a["experiences"] for a in after] == [1, 2, 3]
+    assert after[0] == {"experiences": 1, "acc": 0.9, "bwt": None, "forgetting": None,
+                        "la": 0.9}
+    # first two experiences: R[1][:2] = [0.6, 0.8]
+    assert after[1]["acc"] == pytest.approx(0.7)
+    assert after[1]["bwt"] == pytest.approx(0.6 - 0.9)
+    assert after[1]["forgetting"] == pytest.approx(0.9 - 0.6)
+    assert after[1]["la"] == pytest.approx(0.85)
+    assert after[2]["acc"] == M.final_accuracy(R) and after[2]["bwt"] == M.backward_transfer(R)
+    assert M.after_each_experience([[0.9, 0.8]]) == []
+
+
 def test_forgetting_uses_rows_before_the_last_only():
     # the max over l < T excludes the final row, even when it is the highest
     assert M.forgetting([[0.2, 0.0], [0.9, 0.5]]) == pytest.approx(0.2 - 0.9)
