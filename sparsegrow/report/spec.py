@@ -1,0 +1,65 @@
+"""What RESULTS.md holds: the tables of the evidence issue, each from experiment result files.
+
+A table names the experiments whose ``summary.json`` it shows and the metric columns; the
+command that produced each experiment is derived from its name (``sparsegrow run
+experiments/<name>.yaml``), so the report never states a command that was not the one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAIN = ["acc", "bwt", "forgetting", "la", "param_overhead", "train_time_s"]
+GROWTH = ["gift_at_growth", "acc", "bwt", "la", "param_overhead"]
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    experiments: list[str]
+    columns: list[str] = field(default_factory=lambda: list(MAIN))
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LongStream:
+    """ACC/BWT/LA of the leading K×K accuracy sub-matrix, params and time at experience K."""
+
+    title: str
+    experiment: str
+    checkpoints: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Performance:
+    """The table of ``sparsegrow bench performance``'s JSON file (under the results folder)."""
+
+    title: str
+    file: str
+
+
+SECTIONS = [
+    Table("1. Growth-strategy study (GIFt)",
+          ["growth_study_permuted_mnist_10", "growth_study_split_mnist_5"], GROWTH,
+          "Growth operations alone (no protection) except the last row, SparseGrow. GIFt at "
+          "growth: mean accuracy on earlier experiences just before minus just after each growth "
+          "event, before any further training (0 = the function was preserved)."),
+    Table("2. Domain-incremental, no replay",
+          ["permuted_mnist_10", "rotated_mnist_10"],
+          note="Baseline hyperparameters come from the validation search below (table 2a); joint "
+               "training on the whole stream is the upper bound (one row, so BWT/LA are not "
+               "defined for it)."),
+    Table("2a. Validation search of the baselines (Permuted MNIST 10, validation split)",
+          ["tune_permuted_mnist_10"], ["acc", "bwt", "la"],
+          "Same budget for every baseline: three values, one seed, evaluated on the validation "
+          "split; the best value of each method is the preset used on the test split."),
+    Table("3. Class-incremental Split MNIST 5",
+          ["split_mnist_5", "split_mnist_5_replay"],
+          note="One head over all classes seen, no task id. Without a memory of old data, "
+               "regularisation methods stay near 20% in this setting (Hsu et al. 2018); the "
+               "second table uses a 500-sample replay buffer."),
+    LongStream("4. Long stream: Permuted MNIST 50", "permuted_mnist_50", (10, 20, 50)),
+    Table("5. Ablations on Permuted MNIST 10", ["ablations_permuted_mnist_10"],
+          [*GROWTH, "forgetting", "train_time_s"]),
+    Performance("6. Performance", "performance/performance.json"),
+]

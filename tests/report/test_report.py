@@ -1,0 +1,64 @@
+"""RESULTS.md is built from result files: numbers, targets and commands come from them."""
+
+import json
+
+from sparsegrow.report import build_report, long_stream_rows
+
+
+def _summary(path, metrics_by_strategy, seeds=(0, 1, 2)):
+    keys = ["acc", "bwt", "forgetting", "la", "gift_at_growth", "params_start", "params_end",
+            "param_overhead", "train_time_s"]
+    summary = {s: {"seeds": list(seeds),
+                   "metrics": {k: {"mean": m.get(k), "std": 0.01 if k in m else None}
+                               for k in keys}}
+               for s, m in metrics_by_strategy.items()}
+    path.mkdir(parents=True)
+    (path / "summary.json").write_text(json.dumps(summary))
+
+
+def _long_run(folder, matrix, params, times):
+    folder.mkdir(parents=True)
+    n = len(matrix)
+    lines = ["trained_exp," + ",".join(f"exp_{j}" for j in range(n))]
+    lines += [f"{i}," + ",".join(str(v) for v in row) for i, row in enumerate(matrix)]
+    (folder / "accuracy_matrix.csv").write_text("\n".join(lines) + "\n")
+    rows = ["experience,params,train_time_s"]
+    rows += [f"{i},{p},{t}" for i, (p, t) in enumerate(zip(params, times))]
+    (folder / "timeline.csv").write_text("\n".join(rows) + "\n")
+    (folder / "metrics.json").write_text(json.dumps({"params_start": params[0] / 2}))
+
+
+def test_report_tables_and_targets_come_from_the_files(tmp_path):
+    results = tmp_path / "results"
+    _summary(results / "permuted_mnist_10", {
+        "naive": {"acc": 0.70, "bwt": -0.25, "la": 0.94},
+        "ewc": {"acc": 0.85, "bwt": -0.07, "la": 0.92},
+        "sparsegrow": {"acc": 0.93, "bwt": -0.02, "la": 0.925}})
+    _summary(results / "split_mnist_5_replay", {"replay": {"acc": 0.88},
+                                                "replay_sparsegrow": {"acc": 0.86}})
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert (tmp_path / "RESULTS.md").read_text() == text
+    assert "| sparsegrow | 93.00 ± 1.00 | -2.00 ± 1.00 |" in text
+    assert "| Permuted MNIST 10: SparseGrow ACC ≥ 92% | **met** | ACC 93.00% |" in text
+    assert "| … with LA within 2 points of Naive | **met** | LA 92.50% vs Naive 94.00% |" in text
+    # 93 − 85 = 8 points over the best baseline (ewc), BWT better than every baseline
+    assert "margin over the best (ewc): +8.00 points" in text
+    assert "| Split MNIST 5 with 500 samples: Replay + SparseGrow beats Replay | **not met** | " \
+           "86.00% vs 88.00% |" in text
+    assert "`sparsegrow run experiments/rotated_mnist_10.yaml`\n\n_Not run yet._" in text
+
+
+def test_long_stream_rows_use_the_leading_submatrix(tmp_path):
+    results = tmp_path / "results"
+    matrix = [[0.9] + [0.1] * 19 for _ in range(20)]
+    for i in range(20):
+        matrix[i][i] = 0.95
+    _long_run(results / "permuted_mnist_50" / "sparsegrow" / "seed0", matrix,
+              params=[100 + i for i in range(20)], times=[1.0] * 9 + [2.0] + [3.0] * 10)
+    rows = long_stream_rows(results)["sparsegrow"]
+    assert set(rows) == {10, 20}
+    # after experience 10: exp 0 at 0.9 (R[9][0]) ... overwritten diagonal R[9][9] = 0.95
+    expected_acc10 = (0.9 + 0.1 * 8 + 0.95) / 10
+    assert abs(rows[10]["acc"][0] - expected_acc10) < 1e-12
+    assert abs(rows[10]["la"][0] - (0.95 * 9 + 0.95) / 10) < 1e-12
+    assert rows[10]["params"] == [109.0] and rows[10]["train_time_s"] == [2.0]
