@@ -55,8 +55,8 @@ def measure(experiment: Path, strategies: list[str], repeats: int) -> dict:
                 runs[strategy].append(_run(experiment, strategy, Path(tmp)))
     out = {}
     for strategy, results in runs.items():
-        med = {k: statistics.median(x[k] for x in results) for k in ("train_time_s",
-                                                                      "peak_rss_mb")}
+        med = {k: statistics.median(x[k] for x in results)
+               for k in ("train_time_s", "peak_rss_mb")}
         keys = {k for x in results for k in x["timings"]}
         med["timings"] = {k: statistics.median(x["timings"].get(k, 0.0) for x in results)
                           for k in sorted(keys)}
@@ -78,8 +78,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=Path("results/performance/performance.json"))
     args = parser.parse_args(argv)
     strategies = measure(args.experiment, args.strategies, args.repeats)
-    command = " ".join(["sparsegrow bench performance", *(argv if argv is not None
-                                                             else sys.argv[1:])]).strip()
+    args_given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["sparsegrow bench performance", *args_given])
     report = {"experiment": args.experiment.stem, "command": command, "repeats": args.repeats,
               "strategies": strategies,
               "note": "Peak RSS is the whole process's (about 1 GB of it is Python, Avalanche "

@@ -100,7 +100,8 @@ def _long_stream_section(results: Path, spec: LongStream) -> list[str]:
     rows = long_stream_rows(results)
     if not rows:
         return lines + ["_Not run yet._", ""]
-    lines += ["| Strategy | K | seeds | ACC (%) | BWT (%) | LA (%) | Params | Train time of exp K (s) |",
+    lines += ["| Strategy | K | seeds | ACC (%) | BWT (%) | LA (%) | Params "
+              "| Train time of exp K (s) |",
               "|---|---|---|---|---|---|---|---|"]
     for strategy, per_k in rows.items():
         for k, v in per_k.items():
