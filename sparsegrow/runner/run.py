@@ -9,18 +9,20 @@ strategy clock and everything recorded so far, so that it ends exactly as an uni
 
 from __future__ import annotations
 
+import inspect
 import os
 import resource
 import time
 from pathlib import Path
 
 import torch
+import yaml
 from tqdm import tqdm
 
 from sparsegrow.config import Plan
 from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters
-from sparsegrow.errors import GrowthError
+from sparsegrow.errors import ConfigError, GrowthError
 from sparsegrow.runner import checkpoint, metrics
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts, make_optimizer,
                                      resolve_device, resolved_container)
@@ -43,7 +45,6 @@ def run_dir(plan: Plan, strategy: str, seed: int) -> Path:
 
 def _build_benchmark(plan: Plan, seed: int):
     from sparsegrow.benchmarks import benchmark_builder, build_benchmark
-    import inspect
 
     name, kwargs = named_section(plan.experiment.benchmark, "benchmark", plan.path)
     builder = benchmark_builder(name)
@@ -119,6 +120,18 @@ def _growth_events(plugins, logger: CaptureLogger) -> list[dict]:
     return [{**e, **gift.get(e["iteration"], {})} for e in events]
 
 
+def _same_config(out: Path, recorded: dict, config: dict) -> None:
+    """A run folder's results belong to one config: refuse to skip or resume with another
+    (its results would silently be those of the old config)."""
+    # the strategy list and seeds of the experiment may change without changing this run
+    ignore = ("strategies", "seeds")
+    def strip(c):
+        return {**c, "experiment": {k: v for k, v in c["experiment"].items() if k not in ignore}}
+    if strip(recorded) != strip(config):
+        raise ConfigError(f"{out} holds results of a different config than this run's; move "
+                          f"it away or set another logging.output_dir or name")
+
+
 def _peak_memory(device) -> dict:
     if device.type == "cuda":
         return {"cuda_max_allocated_mb": torch.cuda.max_memory_allocated(device) / 2**20}
@@ -131,14 +144,20 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
             position: int = 0) -> tuple[Path, bool]:
     """Run (or resume, or skip) one strategy × seed; returns its folder and whether it ran."""
     out = run_dir(plan, strategy_name, seed)
-    if (out / "metrics.json").is_file():
-        return out, False
-    out.mkdir(parents=True, exist_ok=True)
     preset = plan.presets[strategy_name]
     training = plan.training(strategy_name)
+    config = {"experiment": resolved_container(plan.experiment), "strategy": strategy_name,
+              "preset": resolved_container(preset), "training": resolved_container(training),
+              "seed": seed}
+    if (out / "metrics.json").is_file():
+        _same_config(out, yaml.safe_load((out / "config.yaml").read_text()), config)
+        return out, False
+    out.mkdir(parents=True, exist_ok=True)
     base = preset.base.value
     device = resolve_device(training.device.value)
     saved = checkpoint.load(out / CHECKPOINT)
+    if saved is not None:
+        _same_config(out, saved["config"], config)
 
     checkpoint.seed_everything(seed)
     bench = _build_benchmark(plan, seed)
@@ -171,9 +190,6 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    config = {"experiment": resolved_container(plan.experiment), "strategy": strategy_name,
-              "preset": resolved_container(preset), "training": resolved_container(training),
-              "seed": seed}
     wb = None
     if wandb_mode != "disabled":
         from sparsegrow.runner.wandb_run import WandbRun
@@ -209,7 +225,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                 wb.log_experience(i, row, entry["seen_avg_acc"], entry["params"],
                                   [e for e in events if e["experience"] == i])
             checkpoint.save(out / CHECKPOINT, {
-                "run": state, "model": model.state_dict(),
+                "config": config, "run": state, "model": model.state_dict(),
                 "optimizer": _optimizer_state(model, optimizer),
                 "plugins": _plugin_states(plugins), "growth_events": events,
                 "logger": logger.state_dict(), "clock": _clock_state(strategy),

@@ -5,6 +5,7 @@ import pytest
 
 from sparsegrow.cli import main
 from sparsegrow.config import load_experiment
+from sparsegrow.errors import ConfigError
 from sparsegrow.runner import run_dir, run_one
 from sparsegrow.runner.run import CHECKPOINT, FAIL_AFTER_ENV, SimulatedKill
 
@@ -93,3 +94,9 @@ def test_finished_run_is_skipped_and_untouched(make_experiment):
     assert not ran and again == folder
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()} == before
     assert run_dir(plan, "naive", 0) == folder
+    # the same strategy and seed under another config must not pass for finished
+    other = load_experiment(plan.path, ["training.lr=0.1"])
+    with pytest.raises(ConfigError, match="holds results of a different config"):
+        run_one(other, "naive", 0)
+    # adding a seed or a strategy to the experiment keeps its finished runs
+    assert run_one(load_experiment(plan.path, ["seeds=[0,5]"]), "naive", 0) == (folder, False)
