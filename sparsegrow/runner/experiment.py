@@ -37,9 +37,7 @@ def run_experiment(plan: Plan) -> ExperimentResult:
         for strategy, seed in bar:
             out, did_run = run_one(plan, strategy, seed, wandb_mode=mode, position=1)
             (ran if did_run else skipped).append(out)
-            location = _wandb_location(out)
-            if location:
-                wandb_locations.append(location)
+            wandb_locations += _wandb_locations(out)
     strategies, seeds = list(cfg.strategies), list(cfg.seeds)
     summary = summarize(directory, strategies, seeds)
     table = write_summary(directory, summary, title=f"{cfg.name}", n_seeds=len(seeds))
@@ -48,6 +46,6 @@ def run_experiment(plan: Plan) -> ExperimentResult:
                             skipped=skipped, wandb=wandb_locations, wandb_mode=mode)
 
 
-def _wandb_location(run_dir: Path) -> str:
-    """Where the run's W&B data is (offline folder or URL), as its metrics.json records."""
-    return json.loads((run_dir / "metrics.json").read_text()).get("wandb", "")
+def _wandb_locations(run_dir: Path) -> list[str]:
+    """Where the run's W&B data is (offline folders or URL), as its metrics.json records."""
+    return json.loads((run_dir / "metrics.json").read_text()).get("wandb", [])

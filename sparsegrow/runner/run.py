@@ -197,6 +197,8 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         wb = WandbRun(project=plan.experiment.logging.wandb.project, group=plan.experiment.name,
                       name=f"{strategy_name}-seed{seed}", run_id=state["wandb_id"],
                       mode=wandb_mode, directory=out.parent.parent, config=config)
+        # a resumed run continues the same W&B run id from a new local folder: keep them all
+        state.setdefault("wandb", []).append(wb.location)
     n = len(bench.train_stream)
     # joint training sees the whole stream at once: one step, reported with its final row
     steps = [list(bench.train_stream)] if base == "joint" else [[e] for e in bench.train_stream]
@@ -243,7 +245,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     result = run_metrics(state, events, _peak_memory(device), strategy=strategy_name, seed=seed)
     if wb is not None:
         wb.finish(state["rows"], result)
-        result["wandb"] = wb.location
+        result["wandb"] = state["wandb"]
     write_run_files(out, config=config, state=state, events=events, result=result)
     (out / CHECKPOINT).unlink()
     return out, True

@@ -53,7 +53,7 @@ def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch):
     plan = load_experiment(make_experiment(strategies=["sparsegrow"], wandb="offline"))
     folder, _ = run_one(plan, "sparsegrow", 0, wandb_mode="offline")
     metrics = json.loads((folder / "metrics.json").read_text())
-    run_folder = Path(metrics["wandb"])
+    (run_folder,) = map(Path, metrics["wandb"])
     assert run_folder.name.startswith("offline-run-")
     assert run_folder.is_relative_to(folder.parent.parent)     # W&B data under the results
     (log,) = run_folder.glob("run-*.wandb")
@@ -84,3 +84,24 @@ def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch):
             summary.update({i.key: i.value_json for i in r.summary.update})
     assert json.loads(summary["acc"]) == pytest.approx(metrics["acc"])
     assert json.loads(summary["bwt"]) == pytest.approx(metrics["bwt"])
+
+
+def _steps(folder: Path) -> list[int]:
+    (log,) = folder.glob("run-*.wandb")
+    return sorted(int(i.value_json) for r in read_wandb_records(log)
+                  if r.WhichOneof("record_type") == "history"
+                  for i in r.history.item if list(i.nested_key) == ["_step"] or i.key == "_step")
+
+
+def test_resumed_run_continues_the_same_wandb_run(make_experiment, monkeypatch):
+    from sparsegrow.runner.run import FAIL_AFTER_ENV, SimulatedKill
+
+    plan = load_experiment(make_experiment(strategies=["naive"], wandb="offline"))
+    monkeypatch.setenv(FAIL_AFTER_ENV, "1")
+    with pytest.raises(SimulatedKill):
+        run_one(plan, "naive", 0, wandb_mode="offline")
+    monkeypatch.delenv(FAIL_AFTER_ENV)
+    folder, _ = run_one(plan, "naive", 0, wandb_mode="offline")
+    first, second = map(Path, json.loads((folder / "metrics.json").read_text())["wandb"])
+    assert first.name.split("-")[-1] == second.name.split("-")[-1]      # same run id
+    assert _steps(first) == [0, 1] and _steps(second) == [2]
