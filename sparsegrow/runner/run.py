@@ -201,14 +201,14 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         state.setdefault("wandb", []).append(wb.location)
     n = len(bench.train_stream)
     # joint training sees the whole stream at once: one step, reported with its final row
-    steps = [list(bench.train_stream)] if base == "joint" else [[e] for e in bench.train_stream]
+    steps = [list(bench.train_stream)] if base == "joint" else list(bench.train_stream)
     bar = tqdm(total=len(steps), initial=len(state["rows"]), position=position, leave=False,
                desc=f"{strategy_name} seed{seed}", unit="exp")
     fail_after = os.environ.get(FAIL_AFTER_ENV)
     try:
         for i in range(len(state["rows"]), len(steps)):
             start = time.perf_counter()
-            strategy.train(steps[i] if base == "joint" else steps[i][0])
+            strategy.train(steps[i])
             train_time = time.perf_counter() - start
             start = time.perf_counter()
             strategy.eval(bench.test_stream)

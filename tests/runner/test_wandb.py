@@ -86,6 +86,13 @@ def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch):
     assert json.loads(summary["bwt"]) == pytest.approx(metrics["bwt"])
 
 
+def _run_id(folder: Path) -> str:
+    (log,) = folder.glob("run-*.wandb")
+    (run_id,) = {r.run.run_id for r in read_wandb_records(log)
+                 if r.WhichOneof("record_type") == "run"}
+    return run_id
+
+
 def _steps(folder: Path) -> list[int]:
     (log,) = folder.glob("run-*.wandb")
     return sorted(int(i.value_json) for r in read_wandb_records(log)
@@ -103,5 +110,5 @@ def test_resumed_run_continues_the_same_wandb_run(make_experiment, monkeypatch):
     monkeypatch.delenv(FAIL_AFTER_ENV)
     folder, _ = run_one(plan, "naive", 0, wandb_mode="offline")
     first, second = map(Path, json.loads((folder / "metrics.json").read_text())["wandb"])
-    assert first.name.split("-")[-1] == second.name.split("-")[-1]      # same run id
+    assert first != second and _run_id(first) == _run_id(second)
     assert _steps(first) == [0, 1] and _steps(second) == [2]
