@@ -48,4 +48,6 @@ def run_experiment(plan: Plan) -> ExperimentResult:
 
 def _wandb_locations(run_dir: Path) -> list[str]:
     """Where the run's W&B data is (offline folders or URL), as its metrics.json records."""
-    return json.loads((run_dir / "metrics.json").read_text()).get("wandb", [])
+    value = json.loads((run_dir / "metrics.json").read_text()).get("wandb", [])
+    # runs finished before resumed runs kept every folder recorded a single one
+    return [value] if isinstance(value, str) else value

@@ -125,6 +125,7 @@ def _same_config(out: Path, recorded: dict, config: dict) -> None:
     (its results would silently be those of the old config)."""
     # the strategy list and seeds of the experiment may change without changing this run
     ignore = ("strategies", "seeds")
+
     def strip(c):
         return {**c, "experiment": {k: v for k, v in c["experiment"].items() if k not in ignore}}
     if strip(recorded) != strip(config):
@@ -156,7 +157,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     base = preset.base.value
     device = resolve_device(training.device.value)
     saved = checkpoint.load(out / CHECKPOINT)
-    if saved is not None:
+    if saved is not None and "config" in saved:   # checkpoints of runner 0a42ed7 lack it
         _same_config(out, saved["config"], config)
 
     checkpoint.seed_everything(seed)
