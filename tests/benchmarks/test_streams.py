@@ -112,3 +112,15 @@ def test_avalanche_strategies_train_on_the_streams(scenario):
         strategy.train(exp)
     strategy.eval(bench.test_stream)
     assert not torch.equal(before, model.fc1.weight)
+
+
+def test_cached_evaluation_sets_hold_the_same_images_as_lazy_ones():
+    from sparsegrow.benchmarks.mnist import Rotate
+    from sparsegrow.benchmarks.streams import LabelledImages
+
+    x, y = load_mnist()["test"]
+    x, y = x[:50], y[:50]
+    lazy = LabelledImages(x, y, transform=Rotate(33))
+    cached = LabelledImages(x, y, transform=Rotate(33), cache=True)
+    for i in (0, 17, 49):
+        assert torch.equal(lazy[i][0], cached[i][0]) and lazy[i][1] == cached[i][1]
