@@ -75,7 +75,7 @@ class ParamLocks:
         self.frozen: dict[str, torch.Tensor] = {}   # bool, importance-frozen entries
         self.pinned: dict[str, torch.Tensor] = {}   # bool, entries kept at zero
         self.values: dict[str, torch.Tensor] = {}   # stored value of locked entries, 0 elsewhere
-        self._free: dict[str, torch.Tensor] = {}    # cache: 1.0 where free, 0.0 where locked
+        self._free: dict[str, tuple] = {}           # cache: rows with locks, 1.0 where free
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _ensure(self, name: str, p: torch.Tensor) -> None:
@@ -86,8 +86,13 @@ class ParamLocks:
 
     def _refresh(self, name: str) -> None:
         locked = self.frozen[name] | self.pinned[name]
-        if locked.any():
-            self._free[name] = (~locked).to(self.values[name].dtype)
+        rows = torch.nonzero(locked.flatten(1).any(1) if locked.dim() > 1 else locked).flatten()
+        if rows.numel():
+            # per-step work only on the rows that hold locked entries (sparse-init pins live in
+            # the few new rows of a grown layer): (first row, end row, free mask of those rows)
+            first, end = int(rows[0]), int(rows[-1]) + 1
+            self._free[name] = (first, end, (~locked[first:end]).to(self.values[name].dtype),
+                                self.values[name][first:end])
         else:
             self._free.pop(name, None)
 
@@ -143,21 +148,22 @@ class ParamLocks:
     def gate_(self, params: dict[str, torch.Tensor], topk: float = 1.0) -> None:
         """Zero the gradients of locked entries; optionally keep only the top-|grad| ``topk``
         fraction of the free entries."""
-        for name, p in params.items():
-            if p.grad is None:
-                continue
-            free = self._free.get(name)
-            if free is not None:
-                p.grad.mul_(free)
-            topk_gate_(p.grad, topk)
+        for name, (first, end, free, _) in self._free.items():
+            p = params.get(name)
+            if p is not None and p.grad is not None:
+                p.grad[first:end].mul_(free)
+        if topk < 1.0:
+            for p in params.values():
+                if p.grad is not None:
+                    topk_gate_(p.grad, topk)
 
     @torch.no_grad()
     def restore_(self, params: dict[str, torch.Tensor]) -> None:
         """Write the stored values back into every locked entry (bit-exact)."""
-        for name, free in self._free.items():
+        for name, (first, end, free, values) in self._free.items():
             p = params.get(name)
             if p is not None:
-                p.mul_(free).add_(self.values[name])
+                p[first:end].mul_(free).add_(values)
 
     # -- reporting and checkpoints ---------------------------------------------------------
     def frozen_fraction(self) -> dict[str, float]:
