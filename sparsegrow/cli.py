@@ -1,5 +1,5 @@
-"""Command line: ``sparsegrow run experiments/X.yaml [key=value ...]`` and
-``sparsegrow bench <name> [args]``."""
+"""Command line: ``sparsegrow run experiments/X.yaml [key=value ...]``,
+``sparsegrow bench <name> [args]`` and ``sparsegrow report``."""
 
 from __future__ import annotations
 
@@ -49,6 +49,13 @@ def _bench(args) -> None:
     importlib.import_module(f"sparsegrow.bench.{args.name}").main(args.args)
 
 
+def _report(args) -> None:
+    from sparsegrow.report import build_report
+
+    build_report(args.results, args.out)
+    print(f"written: {args.out} (from {args.results}/)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparsegrow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("name")
     bench.add_argument("args", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_bench)
+    report = sub.add_parser("report", help="write RESULTS.md from the result files")
+    report.add_argument("--results", default="results", help="results folder (default results)")
+    report.add_argument("--out", default="RESULTS.md", help="report file (default RESULTS.md)")
+    report.set_defaults(func=_report)
     return parser
 
 
