@@ -105,6 +105,10 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def frozen_fraction(self) -> dict[str, float]:
         return self.locks.frozen_fraction()
 
+    def subspace_dims(self) -> dict[str, int]:
+        """Protected input directions per layer (empty without subspace gating)."""
+        return self.subspace.sizes()
+
     # -- callbacks -------------------------------------------------------------------------
     def before_training_exp(self, strategy, **kwargs):
         self.locks.sync(self._params(strategy))

@@ -24,8 +24,9 @@ class GIFtMetric(PluginMetric[float]):
     Emits at every growth event (x = ``strategy.clock.train_iterations``):
     ``GIFt/acc_before_growth``, ``GIFt/acc_after_growth``, ``GIFt/at_growth`` (before − after;
     fractions in [0, 1], mean over the experiences before the current one), ``Model/params``,
-    ``Model/width/<producer>``, ``Model/frozen_fraction/<parameter>``; and ``Model/params`` at
-    the end of every training experience.
+    ``Model/width/<producer>``, ``Model/frozen_fraction/<parameter>`` (and, with subspace
+    gating, ``Model/subspace_dims/<layer>``: protected input directions); and ``Model/params``
+    at the end of every training experience.
 
     :param stream: the evaluation stream whose earlier experiences are measured.
     :param max_samples: samples per experience used for the measurement.
@@ -88,6 +89,8 @@ class GIFtMetric(PluginMetric[float]):
         values.update({f"Model/width/{n}": w for n, w in event.get("widths", {}).items()})
         values.update({f"Model/frozen_fraction/{n}": f
                        for n, f in event.get("frozen_fraction", {}).items()})
+        values.update({f"Model/subspace_dims/{n}": k
+                       for n, k in event.get("subspace_dims", {}).items()})
         if self._before is not None and after is not None:
             values.update({"GIFt/acc_before_growth": self._before,
                            "GIFt/acc_after_growth": after,

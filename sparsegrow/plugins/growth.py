@@ -165,6 +165,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                      "widths": grower.widths()}
             if self.protection is not None:
                 event["frozen_fraction"] = self.protection.frozen_fraction()
+                event["subspace_dims"] = self.protection.subspace_dims()
             self.history.append(event)
         for listener in self._listeners:
             listener.on_growth_end(strategy, event)

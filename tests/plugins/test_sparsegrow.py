@@ -159,7 +159,7 @@ def test_gift_metric_values_reach_the_evaluator():
         strategy.train(exp)
     metrics = evaluator.get_all_metrics()
     for name in ("GIFt/acc_before_growth", "GIFt/acc_after_growth", "GIFt/at_growth",
-                 "Model/width/1", "Model/width/3", "Model/frozen_fraction/1.weight"):
+                 "Model/width/1", "Model/width/3", "Model/subspace_dims/1"):
         assert len(metrics[name][1]) == 2, name
     xs, params = metrics["Model/params"]
     assert len(params) == 2 + 3 and params[-1] == count_parameters(model)
