@@ -40,5 +40,6 @@ def classic(name: str, **kwargs):
     sample = bench.train_stream[0].dataset[0][0]
     bench.input_shape = tuple(sample.shape)
     if not hasattr(bench, "n_classes"):
-        bench.n_classes = len({int(c) for exp in bench.train_stream for c in exp.classes_in_this_experience})
+        bench.n_classes = len({int(c) for exp in bench.train_stream
+                               for c in exp.classes_in_this_experience})
     return bench

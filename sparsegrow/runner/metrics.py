@@ -33,7 +33,7 @@ def forgetting(R: list[list[float]]) -> float | None:
     if not _square(R):
         return None
     T = len(R) - 1
-    return mean(max(R[l][j] for l in range(T)) - R[T][j] for j in range(T))
+    return mean(max(R[k][j] for k in range(T)) - R[T][j] for j in range(T))
 
 
 def learning_accuracy(R: list[list[float]]) -> float | None:

@@ -42,8 +42,8 @@ def _fake_cifar(root, cls, monkeypatch, *, n_classes, n=40):
     monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": _md5(folder / cls.meta["filename"])})
 
 
-@pytest.mark.parametrize("cls,name,n_classes,n_exp", [(CIFAR10, "split_cifar10", 10, 5),
-                                                       (CIFAR100, "split_cifar100", 100, 10)])
+@pytest.mark.parametrize("cls,name,n_classes,n_exp", [
+    (CIFAR10, "split_cifar10", 10, 5), (CIFAR100, "split_cifar100", 100, 10)])
 def test_split_cifar_reads_real_format(tmp_path, monkeypatch, cls, name, n_classes, n_exp):
     _fake_cifar(tmp_path, cls, monkeypatch, n_classes=n_classes, n=n_classes * 2)
     bench = build_benchmark(name, root=str(tmp_path), n_experiences=n_exp,
