@@ -20,7 +20,7 @@ class ConfigError(SparseGrowError):
 
 
 class DatasetNotFoundError(SparseGrowError):
-    """A dataset's files are missing; the message says where they were looked and how to get them."""
+    """A dataset's files are missing; the message says where it looked and how to get them."""
 
 
 class IncompatiblePluginError(SparseGrowError):
