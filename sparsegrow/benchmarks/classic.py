@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 
 from sparsegrow.errors import ConfigError, DatasetNotFoundError
+
+# What a generator raises when its data is missing and cannot be downloaded: urllib's URLError
+# and other OSErrors (no internet, missing file), or torchvision's RuntimeErrors
+# "Dataset not found or corrupted..." / "Error downloading ...". Any other RuntimeError is a bug
+# and keeps its traceback.
+_DATA_MESSAGE = re.compile(r"not found|download|corrupt", re.IGNORECASE)
 
 
 def classic_generators() -> dict:
@@ -26,17 +33,23 @@ def classic(name: str, **kwargs):
     generators = classic_generators()
     if name not in generators:
         close = difflib.get_close_matches(name, generators, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown Avalanche classic benchmark '{name}'{hint}")
+        hint = (f"did you mean {', '.join(close)}?" if close
+                else f"known: {', '.join(sorted(generators))}")
+        raise ConfigError(f"unknown Avalanche classic benchmark '{name}'; {hint}")
+    generator = generators[name]
     try:
-        bench = generators[name](**kwargs)
-    except TypeError as err:  # a wrong keyword for this generator
+        inspect.signature(generator).bind(**kwargs)
+    except TypeError as err:  # a keyword this generator does not take, or a missing one
         raise ConfigError(f"classic:{name}: {err}") from None
-    except (OSError, RuntimeError) as err:  # download failed / files missing or corrupt
+    try:
+        bench = generator(**kwargs)
+    except (OSError, RuntimeError) as err:
+        if isinstance(err, RuntimeError) and not _DATA_MESSAGE.search(str(err)):
+            raise
         raise DatasetNotFoundError(
             f"classic:{name} could not load its data ({type(err).__name__}: {err}). Put the "
             "files under its dataset_root (Avalanche's default is ~/.avalanche/data) or run it "
-            "once on a machine with internet") from None
+            "once on a machine with internet") from err
     sample = bench.train_stream[0].dataset[0][0]
     bench.input_shape = tuple(sample.shape)
     if not hasattr(bench, "n_classes"):

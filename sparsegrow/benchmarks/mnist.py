@@ -22,8 +22,8 @@ import torch
 
 from sparsegrow.errors import ConfigError, DatasetNotFoundError
 
-from .streams import (LabelledImages, class_benchmark, class_order_for, domain_benchmark,
-                      subset_indices)
+from .streams import (LabelledImages, class_benchmark, class_groups, class_order_for,
+                      domain_benchmark, group_subset_indices, positive_int, subset_indices)
 
 SHAPE = (1, 28, 28)
 SPLITS = {"train": 0, "validation": 1, "test": 2}
@@ -62,15 +62,37 @@ class Permute:
 
 
 class Rotate:
-    """Rotate an image by a fixed angle in degrees (bilinear, zero fill)."""
+    """Rotate an image by a fixed angle in degrees, exactly as torchvision's bilinear, zero-fill
+    ``rotate`` does, but applied as a precomputed gather.
+
+    Why not call ``rotate`` per sample: its ``grid_sample`` costs 60 µs per MNIST image on one
+    idle core and up to 23 ms when its intra-op threads compete for busy cores, i.e. minutes
+    per epoch. Bilinear rotation with zero fill is linear in the pixels and every output pixel
+    mixes at most 4 input pixels, so the map is computed once per image size (torchvision
+    rotating the H·W basis images, ~0.1 s) and applied as index_select + weighted sum (20-35 µs).
+    """
 
     def __init__(self, angle: float):
         self.angle = float(angle)
+        self._maps: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def _linear_map(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.transforms.functional import InterpolationMode, rotate
 
-        return rotate(x, self.angle, interpolation=InterpolationMode.BILINEAR)
+        n = h * w
+        images_of_pixels = rotate(torch.eye(n).view(n, 1, h, w), self.angle,
+                                  interpolation=InterpolationMode.BILINEAR).view(n, n)
+        matrix = images_of_pixels.T  # [output pixel, input pixel]
+        sources = matrix.abs().topk(4, dim=1).indices
+        return sources.reshape(-1), matrix.gather(1, sources)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        c, h, w = x.shape
+        if (h, w) not in self._maps:  # built lazily: a 100-angle stream builds in no time
+            self._maps[h, w] = self._linear_map(h, w)
+        sources, weights = self._maps[h, w]
+        gathered = x.reshape(c, h * w).index_select(1, sources).view(c, h * w, 4)
+        return (gathered * weights).sum(-1).view(c, h, w)
 
 
 def _domain_stream(transforms: list, *, seed: int, eval_split: str, train_subset: int | None):
@@ -95,6 +117,7 @@ def permuted_mnist(*, n_experiences: int = 10, seed: int = 0, eval_split: str = 
     :param train_subset: training samples per experience (None = all 50,000).
     """
     g = torch.Generator().manual_seed(seed)
+    n_experiences = positive_int(n_experiences, "n_experiences")
     perms = [Permute(torch.randperm(28 * 28, generator=g)) for _ in range(n_experiences)]
     return _domain_stream(perms, seed=seed, eval_split=eval_split, train_subset=train_subset)
 
@@ -109,6 +132,7 @@ def rotated_mnist(*, n_experiences: int = 10, angles: list | None = None, seed: 
     :param eval_split: ``"test"`` or ``"validation"``.
     :param train_subset: training samples per experience (None = all 50,000).
     """
+    n_experiences = positive_int(n_experiences, "n_experiences")
     if angles is None:
         angles = [180.0 * k / n_experiences for k in range(n_experiences)]
     if len(angles) != n_experiences:
@@ -123,14 +147,15 @@ def split_mnist(*, n_experiences: int = 5, class_order: list | None = None, seed
 
     :param n_experiences: number of experiences (must divide 10).
     :param class_order: order of the digits; default a permutation drawn from ``seed``.
-    :param seed: seed of the class order (when not given) and of the training subset.
+    :param seed: seed of the class order (when not given) and of the training subsets.
     :param eval_split: ``"test"`` or ``"validation"``.
-    :param train_subset: training samples in total (None = all 50,000).
+    :param train_subset: training samples per experience (None = all of its digits' samples).
     """
     data = load_mnist()
     (x_tr, y_tr), (x_ev, y_ev) = data["train"], data[_eval_split(eval_split)]
+    order = class_order_for(10, class_order, seed)
+    groups = class_groups(order, n_experiences, classes=range(10))
     g = torch.Generator().manual_seed(seed + 1)
-    train = LabelledImages(x_tr, y_tr, indices=subset_indices(len(y_tr), train_subset, g))
+    train = LabelledImages(x_tr, y_tr, indices=group_subset_indices(y_tr, groups, train_subset, g))
     return class_benchmark(train, LabelledImages(x_ev, y_ev), n_experiences=n_experiences,
-                           class_order=class_order_for(10, class_order, seed),
-                           input_shape=SHAPE)
+                           class_order=order, input_shape=SHAPE)

@@ -8,10 +8,12 @@ benchmark also carries ``input_shape`` and ``n_classes`` so models can be built 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 from torch.utils.data import Dataset
+
+from sparsegrow.errors import ConfigError
 
 
 class LabelledImages(Dataset):
@@ -46,9 +48,16 @@ class LabelledImages(Dataset):
         return x if self.transform is None else self.transform(x)
 
 
+def positive_int(value, option: str) -> int:
+    """``value`` if it is an integer >= 1, else a ConfigError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{option} must be a positive integer, not {value!r}")
+    return value
+
+
 def subset_indices(n: int, size: int | None, generator: torch.Generator) -> torch.Tensor | None:
     """A random subset of ``size`` of ``range(n)`` (sorted), or None for all of them."""
-    if size is None or size >= n:
+    if size is None or positive_int(size, "train_subset") >= n:
         return None
     return torch.randperm(n, generator=generator)[:size].sort().values
 
@@ -77,21 +86,45 @@ def domain_benchmark(train: Sequence[Dataset], test: Sequence[Dataset], *,
     return _annotate(with_task_labels(bench), input_shape, n_classes)
 
 
+def class_groups(class_order: Sequence[int], n_experiences: int, *,
+                 classes: Iterable[int]) -> list[list[int]]:
+    """``class_order`` cut into ``n_experiences`` equal groups: the classes of each experience.
+
+    :raises ConfigError: when the order is not a permutation of ``classes`` or the groups
+        cannot be equal.
+    """
+    order, classes = [int(c) for c in class_order], sorted(int(c) for c in set(classes))
+    if sorted(order) != classes:
+        raise ConfigError(f"class_order {order} must be a permutation of the classes {classes}")
+    if len(order) % positive_int(n_experiences, "n_experiences"):
+        raise ConfigError(f"n_experiences={n_experiences} does not divide the {len(order)} "
+                          "classes into equal groups")
+    size = len(order) // n_experiences
+    return [order[k:k + size] for k in range(0, len(order), size)]
+
+
+def group_subset_indices(targets: torch.Tensor, groups: Sequence[Sequence[int]],
+                         size: int | None, generator: torch.Generator) -> torch.Tensor | None:
+    """``size`` random samples of every group of classes (all of a smaller group), as sorted
+    indices into ``targets``; None (everything) when ``size`` is None."""
+    if size is None:
+        return None
+    positive_int(size, "train_subset")
+    chosen = []
+    for group in groups:
+        members = torch.isin(targets, torch.tensor(list(group))).nonzero().flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:size]])
+    return torch.cat(chosen).sort().values
+
+
 def class_benchmark(train: Dataset, test: Dataset, *, n_experiences: int,
                     class_order: Sequence[int], input_shape: Sequence[int]):
     """Class-incremental: ``class_order`` split into ``n_experiences`` equal groups."""
     from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
     from avalanche.benchmarks.scenarios.task_aware import with_task_labels
 
-    from sparsegrow.errors import ConfigError
-
-    classes = sorted(set(train.targets))
-    order = [int(c) for c in class_order]
-    if sorted(order) != classes:
-        raise ConfigError(f"class_order {order} must be a permutation of the classes {classes}")
-    if len(order) % n_experiences:
-        raise ConfigError(f"n_experiences={n_experiences} does not divide the {len(order)} "
-                          "classes into equal groups")
+    order = [c for group in class_groups(class_order, n_experiences, classes=train.targets)
+             for c in group]
     # Passing class_order (never seed) keeps Avalanche from reseeding the global torch RNG.
     bench = class_incremental_benchmark({"train": _taskaware(train), "test": _taskaware(test)},
                                         num_experiences=n_experiences, class_order=order)

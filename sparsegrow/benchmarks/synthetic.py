@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from .streams import LabelledImages, class_benchmark, domain_benchmark
+from sparsegrow.errors import ConfigError
+
+from .streams import LabelledImages, class_benchmark, domain_benchmark, positive_int
 
 
 def synthetic(*, n_experiences: int = 5, scenario: str = "domain", n_classes: int = 4,
@@ -26,10 +28,11 @@ def synthetic(*, n_experiences: int = 5, scenario: str = "domain", n_classes: in
     :param noise: standard deviation around the class prototypes (larger = harder).
     :param seed: everything is drawn from this seed.
     """
-    from sparsegrow.errors import ConfigError
-
     if scenario not in ("domain", "class"):
         raise ConfigError(f"scenario must be 'domain' or 'class', not {scenario!r}")
+    for option, value in dict(n_experiences=n_experiences, n_classes=n_classes, n_train=n_train,
+                              n_test=n_test).items():
+        positive_int(value, option)
     g = torch.Generator().manual_seed(seed)
     dim = int(torch.tensor(image_shape).prod())
     total = n_classes if scenario == "domain" else n_classes * n_experiences

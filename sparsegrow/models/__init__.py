@@ -5,6 +5,7 @@ torch.fx (no special base class). Every model names its classifier ``head``.
 from __future__ import annotations
 
 import difflib
+import inspect
 
 from torch import nn
 
@@ -37,7 +38,9 @@ def build_model(name: str, *, input_shape, n_classes: int, **kwargs) -> nn.Modul
     :param kwargs: the model's own options (``hidden``, ``width``, ``dropout``, ``head``).
     """
     cls = model_class(name)
-    try:
-        return cls(input_shape=tuple(input_shape), n_classes=n_classes, **kwargs)
+    arguments = dict(input_shape=tuple(input_shape), n_classes=n_classes, **kwargs)
+    try:  # check the keywords up front: a TypeError from inside a model is a bug, not a config
+        inspect.signature(cls).bind(**arguments)
     except TypeError as err:
         raise ConfigError(f"model '{name}': {err}") from None
+    return cls(**arguments)

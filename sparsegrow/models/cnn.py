@@ -11,6 +11,7 @@ from collections import OrderedDict
 from torch import nn
 
 from .heads import make_head
+from .options import positive_width
 
 
 class SmallCNN(nn.Sequential):
@@ -24,6 +25,7 @@ class SmallCNN(nn.Sequential):
     def __init__(self, *, input_shape, n_classes: int, width: int = 32, hidden: int = 128,
                  head: str = "fixed"):
         c, h, w = input_shape
+        width, hidden = positive_width(width, "width"), positive_width(hidden, "hidden")
         super().__init__(OrderedDict(
             conv1=nn.Conv2d(c, width, 3, padding=1), bn1=nn.BatchNorm2d(width),
             relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),

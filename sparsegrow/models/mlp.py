@@ -11,22 +11,27 @@ from collections import OrderedDict
 
 from torch import nn
 
+from sparsegrow.errors import ConfigError
+
 from .heads import make_head
+from .options import positive_widths
 
 
 class MLP(nn.Sequential):
     """:param input_shape: shape of one sample, e.g. ``(1, 28, 28)``.
     :param n_classes: number of outputs of a fixed head.
-    :param hidden: widths of the hidden layers.
+    :param hidden: widths of the hidden layers (one integer: one hidden layer).
     :param dropout: dropout probability after every hidden activation (0 = none).
     :param head: ``"fixed"`` or ``"incremental"``.
     """
 
     def __init__(self, *, input_shape, n_classes: int, hidden=(400, 400), dropout: float = 0.0,
                  head: str = "fixed"):
+        if not 0 <= dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), not {dropout!r}")
         layers = OrderedDict(flatten=nn.Flatten())
         width = math.prod(input_shape)
-        for i, h in enumerate(hidden, start=1):
+        for i, h in enumerate(positive_widths(hidden, "hidden"), start=1):
             layers[f"fc{i}"] = nn.Linear(width, h)
             layers[f"relu{i}"] = nn.ReLU()
             if dropout:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .heads import make_head
+from .options import positive_width
 
 
 def _conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
@@ -42,6 +43,7 @@ class ResNet18Reduced(nn.Module):
 
     def __init__(self, *, input_shape, n_classes: int, width: int = 20, head: str = "fixed"):
         super().__init__()
+        width = positive_width(width, "width")
         self.conv1, self.bn1 = _conv3x3(input_shape[0], width), nn.BatchNorm2d(width)
         self.relu = nn.ReLU()
         stages, c_in = [], width
