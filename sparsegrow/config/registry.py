@@ -13,7 +13,7 @@ PLUGINS = {
     "growth": ("sparsegrow.plugins", "GrowthPlugin"),
     "freezing": ("sparsegrow.plugins", "FreezingPlugin"),
     "ewc": ("avalanche.training.plugins", "EWCPlugin"),
-    "si": ("avalanche.training.plugins", "SynapticIntelligencePlugin"),
+    "si": ("sparsegrow.plugins.synaptic_intelligence", "SynapticIntelligencePlugin"),
     "lwf": ("avalanche.training.plugins", "LwFPlugin"),
     "replay": ("avalanche.training.plugins", "ReplayPlugin"),
     "mas": ("avalanche.training.plugins", "MASPlugin"),

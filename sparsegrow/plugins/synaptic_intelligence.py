@@ -1,0 +1,38 @@
+"""Avalanche 0.6's Synaptic Intelligence with its CPU aliasing fixed.
+
+``SynapticIntelligencePlugin.extract_weights`` stores ``param.detach().cpu().flatten()``. On a
+GPU ``.cpu()`` copies; on the CPU it is a no-op and ``flatten()`` of a contiguous tensor is a
+*view of the parameter itself*. The weights SI keeps as "before this step" and as "the anchor of
+this experience" then move with the model: every Δθ is zero, so every importance is zero, and
+the penalty's anchor always equals the current weights, so the penalty is zero too. SI silently
+trains as Naive on the CPU (checked: identical accuracy matrices for si_lambda 1, 10 and 100).
+
+This subclass runs the same algorithm on copies: after Avalanche's own callback has taken the
+snapshots, it replaces them by clones of themselves, before the parameters change.
+"""
+
+from __future__ import annotations
+
+import torch
+from avalanche.training.plugins import SynapticIntelligencePlugin as _AvalancheSI
+
+
+def _own_copies(snapshots: dict) -> None:
+    with torch.no_grad():
+        for snapshot in snapshots.values():
+            snapshot.data = snapshot.data.clone()
+
+
+class SynapticIntelligencePlugin(_AvalancheSI):
+    """Synaptic Intelligence (Zenke et al. 2017), Avalanche's implementation, correct on the CPU.
+
+    Same parameters as :class:`avalanche.training.plugins.SynapticIntelligencePlugin`.
+    """
+
+    def before_training_exp(self, strategy, **kwargs):
+        super().before_training_exp(strategy, **kwargs)
+        _own_copies(self.ewc_data[0])            # the penalty's anchor for this experience
+
+    def before_training_iteration(self, strategy, **kwargs):
+        super().before_training_iteration(strategy, **kwargs)
+        _own_copies(self.syn_data["old_theta"])  # θ before this step, for the path integral
