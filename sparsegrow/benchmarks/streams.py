@@ -105,15 +105,25 @@ def class_groups(class_order: Sequence[int], n_experiences: int, *,
 
 def group_subset_indices(targets: torch.Tensor, groups: Sequence[Sequence[int]],
                          size: int | None, generator: torch.Generator) -> torch.Tensor | None:
-    """``size`` random samples of every group of classes (all of a smaller group), as sorted
-    indices into ``targets``; None (everything) when ``size`` is None."""
+    """``size`` random samples for every group of classes, as sorted indices into ``targets``;
+    None (everything) when ``size`` is None.
+
+    The samples of a group are spread evenly over its classes (the first ``size % len(group)``
+    classes get one more), so that no class vanishes from a small subset: Avalanche's
+    class-incremental benchmark needs every class of the order in the training data.
+    """
     if size is None:
         return None
     positive_int(size, "train_subset")
     chosen = []
     for group in groups:
-        members = torch.isin(targets, torch.tensor(list(group))).nonzero().flatten()
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:size]])
+        if size < len(group):
+            raise ConfigError(f"train_subset={size} is smaller than the {len(group)} classes "
+                              "of an experience: every class needs a sample")
+        for j, c in enumerate(group):
+            members = (targets == c).nonzero().flatten()
+            quota = size // len(group) + (j < size % len(group))
+            chosen.append(members[torch.randperm(len(members), generator=generator)[:quota]])
     return torch.cat(chosen).sort().values
 
 

@@ -23,7 +23,7 @@ def synthetic(*, n_experiences: int = 5, scenario: str = "domain", n_classes: in
     :param scenario: ``"domain"`` (permuted inputs, same classes) or ``"class"`` (new classes).
     :param n_classes: classes per experience.
     :param image_shape: shape of one sample.
-    :param n_train: training samples per experience.
+    :param n_train: training samples per experience (balanced over its classes).
     :param n_test: test samples per experience.
     :param noise: standard deviation around the class prototypes (larger = harder).
     :param seed: everything is drawn from this seed.
@@ -33,13 +33,18 @@ def synthetic(*, n_experiences: int = 5, scenario: str = "domain", n_classes: in
     for option, value in dict(n_experiences=n_experiences, n_classes=n_classes, n_train=n_train,
                               n_test=n_test).items():
         positive_int(value, option)
+    if min(n_train, n_test) < n_classes:
+        raise ConfigError(f"n_train={n_train} and n_test={n_test} need at least one sample of "
+                          f"each of the n_classes={n_classes} classes")
     g = torch.Generator().manual_seed(seed)
     dim = int(torch.tensor(image_shape).prod())
     total = n_classes if scenario == "domain" else n_classes * n_experiences
     prototypes = torch.randn(total, dim, generator=g) * 2
 
     def draw(classes: torch.Tensor, n: int, perm: torch.Tensor) -> LabelledImages:
-        y = classes[torch.randint(len(classes), (n,), generator=g)]
+        # balanced labels in random order: every class is present (Avalanche's class-incremental
+        # benchmark needs each class of the order in the data)
+        y = classes[torch.randperm(n, generator=g) % len(classes)]
         x = (prototypes[y] + noise * torch.randn(n, dim, generator=g))[:, perm]
         return LabelledImages(x.view(n, *image_shape), y)
 

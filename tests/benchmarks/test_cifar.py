@@ -67,3 +67,25 @@ def test_env_var_sets_the_data_root(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSEGROW_DATA", str(tmp_path / "envroot"))
     with pytest.raises(DatasetNotFoundError, match="envroot"):
         build_benchmark("split_cifar100")
+
+
+def test_train_subset_is_per_experience(tmp_path, monkeypatch):
+    _fake_cifar(tmp_path, CIFAR10, monkeypatch, n_classes=10, n=20)  # 10 per class
+    order = [7, 2, 9, 0, 1, 3, 4, 5, 6, 8]
+    bench = build_benchmark("split_cifar10", root=str(tmp_path), class_order=order,
+                            train_subset=3)
+    for k, exp in enumerate(bench.train_stream):
+        assert len(exp.dataset) == 3
+        assert set(exp.dataset.targets.uniques) <= set(order[2 * k:2 * k + 2])
+
+
+def test_download_without_internet_is_missing_data(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as tv_cifar
+    from urllib.error import URLError
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
+    with pytest.raises(DatasetNotFoundError, match="Name or service not known"):
+        build_benchmark("split_cifar10", root=str(tmp_path), download=True)

@@ -124,3 +124,55 @@ def test_cached_evaluation_sets_hold_the_same_images_as_lazy_ones():
     cached = LabelledImages(x, y, transform=Rotate(33), cache=True)
     for i in (0, 17, 49):
         assert torch.equal(lazy[i][0], cached[i][0]) and lazy[i][1] == cached[i][1]
+
+
+def test_synthetic_stream_is_deterministic_by_seed():
+    def images(seed, scenario):
+        bench = build_benchmark("synthetic", scenario=scenario, n_experiences=3, n_train=8,
+                                n_test=4, seed=seed)
+        return [torch.stack([exp.dataset[i][0] for i in range(len(exp.dataset))])
+                for stream in (bench.train_stream, bench.test_stream) for exp in stream]
+
+    for scenario in ("domain", "class"):
+        a, b, c = images(0, scenario), images(0, scenario), images(1, scenario)
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
+        assert not any(torch.equal(u, v) for u, v in zip(a, c))
+
+
+def test_rotation_is_torchvisions_bilinear_rotate():
+    from torchvision.transforms.functional import InterpolationMode, rotate
+
+    from sparsegrow.benchmarks.mnist import Rotate
+
+    images = [load_mnist()["train"][0][i] for i in range(3)]
+    images.append(torch.rand(3, 5, 7, generator=torch.Generator().manual_seed(0)))
+    for angle in (33.0, 127.5, -60.0):
+        transform = Rotate(angle)
+        for x in images:
+            expected = rotate(x, angle, interpolation=InterpolationMode.BILINEAR)
+            assert torch.allclose(transform(x), expected, atol=1e-5)
+
+
+def test_split_mnist_train_subset_is_per_experience():
+    order = [3, 1, 4, 0, 5, 9, 2, 6, 8, 7]
+    a = build_benchmark("split_mnist", n_experiences=5, class_order=order, train_subset=40)
+    b = build_benchmark("split_mnist", n_experiences=5, class_order=order, train_subset=40)
+    for k, exp in enumerate(a.train_stream):
+        assert len(exp.dataset) == 40
+        assert set(exp.dataset.targets.uniques) <= set(order[2 * k:2 * k + 2])
+        assert list(exp.dataset.targets) == list(b.train_stream[k].dataset.targets)
+    assert len(a.test_stream[0].dataset) == int(torch.isin(
+        load_mnist()["test"][1], torch.tensor(order[:2])).sum())
+
+
+@pytest.mark.parametrize("name,kwargs,match", [
+    ("permuted_mnist", {"n_experiences": 0}, "n_experiences must be a positive integer, not 0"),
+    ("rotated_mnist", {"n_experiences": 2, "train_subset": 0}, "train_subset must be a positive"),
+    ("split_mnist", {"n_experiences": 2.5}, "n_experiences must be a positive integer"),
+    ("split_mnist", {"class_order": [0, 1, 2]}, r"class_order \[0, 1, 2\] must be a permutation"),
+    ("synthetic", {"n_train": -1}, "n_train must be a positive integer"),
+    ("synthetic", {"scenario": "task"}, "scenario must be 'domain' or 'class'"),
+])
+def test_bad_benchmark_option_is_one_message(name, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        build_benchmark(name, **kwargs)

@@ -38,6 +38,11 @@ def test_incremental_head_is_avalanches():
     ("mlpp", {}, "unknown model 'mlpp'.*did you mean mlp"),
     ("mlp", {"hiden": [3]}, "model 'mlp'.*hiden"),
     ("mlp", {"head": "task"}, "head must be one of fixed, incremental"),
+    ("mlp", {"hidden": [8, 0]}, "hidden entries must be a positive integer, not 0"),
+    ("mlp", {"hidden": "wide"}, "hidden entries must be a positive integer, not 'w'"),
+    ("mlp", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+    ("small_cnn", {"width": -2}, "width must be a positive integer, not -2"),
+    ("resnet18_reduced", {"width": 2.5}, "width must be a positive integer, not 2.5"),
 ])
 def test_bad_model_config_is_one_message(name, kwargs, match):
     with pytest.raises(ConfigError, match=match):
