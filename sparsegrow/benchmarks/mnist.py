@@ -52,13 +52,14 @@ def _eval_split(eval_split: str) -> str:
 
 
 class Permute:
-    """Apply one fixed pixel permutation to an image (picklable, unlike a lambda)."""
+    """Apply one fixed permutation of the C·H·W values to an image or a batch ``[..., C, H, W]``
+    (picklable, unlike a lambda)."""
 
     def __init__(self, perm: torch.Tensor):
         self.perm = perm
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(-1)[self.perm].view(x.shape)
+        return x.flatten(-3)[..., self.perm].view(x.shape)
 
 
 class Rotate:
@@ -87,12 +88,14 @@ class Rotate:
         return sources.reshape(-1), matrix.gather(1, sources)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        c, h, w = x.shape
+        """Rotate an image ``[C, H, W]`` or a batch ``[N, C, H, W]``."""
+        h, w = x.shape[-2:]
         if (h, w) not in self._maps:  # built lazily: a 100-angle stream builds in no time
             self._maps[h, w] = self._linear_map(h, w)
         sources, weights = self._maps[h, w]
-        gathered = x.reshape(c, h * w).index_select(1, sources).view(c, h * w, 4)
-        return (gathered * weights).sum(-1).view(c, h, w)
+        pixels = x.reshape(*x.shape[:-2], h * w)
+        gathered = pixels.index_select(-1, sources).view(*pixels.shape, 4)
+        return (gathered * weights).sum(-1).view(x.shape)
 
 
 def _domain_stream(transforms: list, *, seed: int, eval_split: str, train_subset: int | None):

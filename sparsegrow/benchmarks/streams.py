@@ -20,11 +20,14 @@ class LabelledImages(Dataset):
     """Images ``x[i]`` (after ``transform``) with labels ``y[i]``, optionally a subset of rows.
 
     The tensors are shared, never copied, so a stream of 100 permutations of MNIST costs one
-    copy of MNIST: the per-experience change is applied lazily per sample by ``transform``.
+    copy of MNIST: the per-experience change is applied lazily per sample by ``transform``, which
+    maps images ``[..., C, H, W]`` (one or a batch) to images of the same shape.
     With ``cache=True`` the transformed rows are computed once, at the first access, and kept:
     for evaluation sets, which every evaluation reads in full after every experience, this
     trades 31 MB per MNIST experience for not paying the per-sample transform again each time.
     """
+
+    CACHE_CHUNK = 1024  # rows transformed at once when caching: bounded temporary memory
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, *, transform=None, indices=None,
                  cache: bool = False):
@@ -39,13 +42,17 @@ class LabelledImages(Dataset):
     def __getitem__(self, i):
         if self.cache and self.transform is not None:
             if self._cached is None:
-                self._cached = torch.stack([self._transformed(k) for k in range(len(self))])
+                self._cached = self._transform_all()
             return self._cached[i], self.targets[i]
-        return self._transformed(i), self.targets[i]
-
-    def _transformed(self, i: int) -> torch.Tensor:
         x = self.x[int(self.indices[i])]
-        return x if self.transform is None else self.transform(x)
+        return (x if self.transform is None else self.transform(x)), self.targets[i]
+
+    def _transform_all(self) -> torch.Tensor:
+        out = torch.empty(len(self), *self.x.shape[1:], dtype=self.x.dtype)
+        for start in range(0, len(self), self.CACHE_CHUNK):
+            rows = self.indices[start:start + self.CACHE_CHUNK]
+            out[start:start + len(rows)] = self.transform(self.x[rows])
+        return out
 
 
 def positive_int(value, option: str) -> int:

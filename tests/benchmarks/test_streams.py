@@ -114,16 +114,20 @@ def test_avalanche_strategies_train_on_the_streams(scenario):
     assert not torch.equal(before, model.fc1.weight)
 
 
-def test_cached_evaluation_sets_hold_the_same_images_as_lazy_ones():
-    from sparsegrow.benchmarks.mnist import Rotate
+@pytest.mark.parametrize("transform", ["rotate", "permute"])
+def test_cached_evaluation_sets_hold_the_same_images_as_lazy_ones(transform):
+    from sparsegrow.benchmarks.mnist import Permute, Rotate
     from sparsegrow.benchmarks.streams import LabelledImages
 
     x, y = load_mnist()["test"]
-    x, y = x[:50], y[:50]
-    lazy = LabelledImages(x, y, transform=Rotate(33))
-    cached = LabelledImages(x, y, transform=Rotate(33), cache=True)
-    for i in (0, 17, 49):
-        assert torch.equal(lazy[i][0], cached[i][0]) and lazy[i][1] == cached[i][1]
+    n = LabelledImages.CACHE_CHUNK + 10  # the cache is filled in chunks: cross a boundary
+    indices = torch.arange(n) * 3
+    t = Rotate(33) if transform == "rotate" else Permute(torch.randperm(784))
+    lazy = LabelledImages(x, y, transform=t, indices=indices)
+    cached = LabelledImages(x, y, transform=t, indices=indices, cache=True)
+    for i in (0, 17, n - 1):
+        assert torch.allclose(lazy[i][0], cached[i][0], atol=1e-6) and lazy[i][1] == cached[i][1]
+    assert cached[n - 1][1] == int(y[3 * (n - 1)])
 
 
 def test_synthetic_stream_is_deterministic_by_seed():
