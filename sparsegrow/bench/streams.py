@@ -4,11 +4,12 @@ Run: ``sparsegrow bench streams [--experiences 10 100] [--samples 2000] [--threa
 
 For Permuted and Rotated MNIST with each number of experiences, each in a fresh process (so
 that memory freed by an earlier measurement is not reused and hidden), it prints the time to
-build the benchmark and how much the process's resident memory grew (MNIST is loaded before). Then, on one experience, the cost per sample of reading the
-training set through Avalanche's dataset (what every training epoch pays, per-sample transform
-included), the one-off time to transform and cache one evaluation set, and, for comparison,
-torchvision's own per-sample ``rotate`` that the Rotated MNIST transform replaces. Torch runs on
-``--threads`` threads (default: torch's own choice, as the runner leaves it).
+build the benchmark and how much the process's resident memory grew (MNIST is loaded before).
+Then, on one experience, the cost per sample of reading the training set through Avalanche's
+dataset (what every training epoch pays, per-sample transform included), the one-off time to
+transform and cache one evaluation set, and, for comparison, torchvision's own per-sample
+``rotate`` that the Rotated MNIST transform replaces. Torch runs on ``--threads`` threads
+(default: torch's own choice, as the runner leaves it).
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def main(argv=None) -> None:
     images = load_mnist()["train"][0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"MNIST load: {time.perf_counter() - start:.2f} s (once per process)", flush=True)
-    common = ["--samples", str(args.samples)] + (["--threads", str(args.threads)]
-                                                  if args.threads else [])
+    common = ["--samples", str(args.samples)]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
     for name in ("permuted_mnist", "rotated_mnist"):
         for n in args.experiences:
             subprocess.run([sys.executable, "-m", "sparsegrow.bench.streams", "--only", name,
