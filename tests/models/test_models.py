@@ -47,3 +47,22 @@ def test_incremental_head_is_avalanches():
 def test_bad_model_config_is_one_message(name, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         build_model(name, input_shape=(1, 6, 6), n_classes=2, **kwargs)
+
+
+def test_incremental_head_grows_with_the_classes_avalanche_shows_it():
+    from avalanche.training import Naive
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from sparsegrow.benchmarks import build_benchmark
+
+    bench = build_benchmark("synthetic", scenario="class", n_experiences=2, n_classes=3,
+                            n_train=12, n_test=6)
+    model = build_model("small_cnn", input_shape=bench.input_shape, n_classes=bench.n_classes,
+                        width=4, hidden=8, head="incremental")
+    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                     train_mb_size=6, evaluator=EvaluationPlugin(loggers=[]))
+    outputs = []
+    for exp in bench.train_stream:
+        strategy.train(exp)
+        outputs.append(model(torch.zeros(1, *bench.input_shape)).shape[1])
+    assert outputs == [3, 6]
