@@ -9,6 +9,13 @@ trains as Naive on the CPU (checked: identical accuracy matrices for si_lambda 1
 
 This subclass runs the same algorithm on copies: after Avalanche's own callback has taken the
 snapshots, it replaces them by clones of themselves, before the parameters change.
+
+A second difference: Avalanche clips each importance from above (at 0.001) but not from below.
+With momentum a parameter's path integral can be positive (its updates went uphill on average),
+which gives a negative importance of any size (it is divided by Δθ² + 1e-7): the "penalty" then
+rewards moving that parameter without bound, and training diverged on Permuted MNIST (ACC
+9.9%, LA 26% for si_lambda 10, 100 and 1000 on the validation split). Importances are therefore
+clamped at 0 as well, so the quadratic term stays a penalty.
 """
 
 from __future__ import annotations
@@ -36,3 +43,9 @@ class SynapticIntelligencePlugin(_AvalancheSI):
     def before_training_iteration(self, strategy, **kwargs):
         super().before_training_iteration(strategy, **kwargs)
         _own_copies(self.syn_data["old_theta"])  # θ before this step, for the path integral
+
+    def after_training_exp(self, strategy, **kwargs):
+        super().after_training_exp(strategy, **kwargs)
+        with torch.no_grad():
+            for importance in self.ewc_data[1].values():
+                importance.data.clamp_(min=0.0)
