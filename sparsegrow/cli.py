@@ -18,6 +18,10 @@ def _run(args) -> None:
     # Avalanche's own deprecation notices (e.g. ReplayPlugin's storage policy) are not the
     # user's to act on; they would break the progress bars.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="avalanche")
+    # ReplayPlugin's storage policy warns from inside Avalanche on every experience; the
+    # warning names Avalanche's own call, not anything in the user's config.
+    warnings.filterwarnings("ignore", message="Call to deprecated function",
+                            category=DeprecationWarning)
 
     plan = load_experiment(args.experiment, args.overrides)
     from sparsegrow.runner import run_experiment
