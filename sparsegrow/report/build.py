@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 from sparsegrow.runner import metrics as M
@@ -33,7 +34,7 @@ def _seeds(summary: dict) -> str:
 
 def _plots(results: Path, experiment: str, out_dir: Path) -> list[str]:
     folder = results / experiment / "plots"
-    return [f"[{p.stem}]({p.relative_to(out_dir).as_posix()})"
+    return [f"[{p.stem}]({Path(os.path.relpath(p.resolve(), out_dir.resolve())).as_posix()})"
             for p in sorted(folder.glob("*.png"))] if folder.is_dir() else []
 
 
