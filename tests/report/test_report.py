@@ -44,7 +44,7 @@ def test_report_tables_and_targets_come_from_the_files(tmp_path):
     # 93 − 85 = 8 points over the best baseline (ewc), BWT better than every baseline
     assert "margin over the best (ewc): +8.00 points" in text
     assert "| Split MNIST 5 with 500 samples: Replay + SparseGrow beats Replay | **not met** | " \
-           "86.00% vs 88.00% |" in text
+           "best variant (replay_sparsegrow) 86.00% vs Replay 88.00% |" in text
     assert "`sparsegrow run experiments/rotated_mnist_10.yaml`\n\n_Not run yet._" in text
 
 
