@@ -56,8 +56,8 @@ def _bench(args) -> None:
 def _report(args) -> None:
     from sparsegrow.report import build_report
 
-    build_report(args.results, args.out)
-    print(f"written: {args.out} (from {args.results}/)")
+    build_report(args.results, args.out, readme=args.readme)
+    print(f"written: {args.out} and the results block of {args.readme} (from {args.results}/)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write RESULTS.md from the result files")
     report.add_argument("--results", default="results", help="results folder (default results)")
     report.add_argument("--out", default="RESULTS.md", help="report file (default RESULTS.md)")
+    report.add_argument("--readme", default="README.md",
+                        help="README whose results block is refreshed (default README.md)")
     report.set_defaults(func=_report)
     return parser
 

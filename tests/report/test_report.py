@@ -62,3 +62,15 @@ def test_long_stream_rows_use_the_leading_submatrix(tmp_path):
     assert abs(rows[10]["acc"][0] - expected_acc10) < 1e-12
     assert abs(rows[10]["la"][0] - (0.95 * 9 + 0.95) / 10) < 1e-12
     assert rows[10]["params"] == [109.0] and rows[10]["train_time_s"] == [2.0]
+
+
+def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
+    results = tmp_path / "results"
+    _summary(results / "permuted_mnist_10", {"naive": {"acc": 0.7, "bwt": -0.2, "la": 0.9},
+                                             "sparsegrow": {"acc": 0.9, "bwt": -0.02, "la": 0.9}})
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold numbers\n<!-- results:end -->\nend\n")
+    build_report(results, tmp_path / "RESULTS.md", readme=readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- results:start -->\n") and text.endswith("end\n")
+    assert "old numbers" not in text and "| … with LA within 2 points of Naive | **met** |" in text
