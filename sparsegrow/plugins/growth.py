@@ -71,6 +71,10 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                               f"got {units!r}")
         if units is None and op == "widen" and init == "net2wider":
             raise ConfigError("init net2wider needs a fixed number of units (set units)")
+        if init == "net2wider" and init_density < 1:
+            # copies are exact: a sparsified copy would no longer split the function evenly
+            raise ConfigError(f"init net2wider copies units exactly: init_density must be 1, "
+                              f"got {init_density!r}")
         if layers != "auto" and not (isinstance(layers, (list, tuple))
                                      and all(isinstance(n, str) for n in layers)):
             raise ConfigError(f"layers must be 'auto' or a list of layer names, got {layers!r}")

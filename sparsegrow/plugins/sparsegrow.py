@@ -72,6 +72,12 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                                        gate_topk=gate_topk, gating=gating,
                                        energy=subspace_energy, project_every=project_every,
                                        importance_batches=batches) if freezing else None
+        if growth and freezing and init == "net2wider" and gating != "mask":
+            # subspace gating initialises new units in the complement of old inputs; a copy of
+            # an existing unit cannot be there
+            raise ConfigError(f"init net2wider copies existing units, which cannot be "
+                              f"orthogonal to earlier inputs: use gating 'mask' with it, "
+                              f"not {gating!r}")
         if self.growth is not None:
             self.growth.protection = self.freezing
         self.grows_model = growth

@@ -165,3 +165,16 @@ def test_gift_metric_values_reach_the_evaluator():
     assert len(params) == 2 + 3 and params[-1] == count_parameters(model)
     # 8 iterations per experience, growth at iteration round(0.75 · 8) of experiences 1 and 2
     assert metrics["GIFt/at_growth"][0] == [8 + 6, 16 + 6]
+
+
+def test_net2wider_combinations_that_cannot_work_fail_at_construction():
+    import pytest
+
+    from sparsegrow.errors import ConfigError
+    from sparsegrow.plugins import SparseGrowPlugin
+
+    with pytest.raises(ConfigError, match="init_density must be 1"):
+        SparseGrowPlugin(init="net2wider", units=4, gating="mask")
+    with pytest.raises(ConfigError, match="use gating 'mask'"):
+        SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="subspace")
+    SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask")
