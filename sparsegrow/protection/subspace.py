@@ -163,7 +163,8 @@ class SubspaceMemory:
             if not chunks:
                 continue
             acts = torch.cat(chunks)
-            if acts.shape[0] > self.max_rows:  # convs: subsample patches (fixed seed, no global RNG)
+            # convs: subsample patches (fixed seed, no global RNG)
+            if acts.shape[0] > self.max_rows:
                 idx = torch.randperm(acts.shape[0], generator=generator)[: self.max_rows]
                 acts = acts[idx.to(acts.device)]
             self.bases[name] = update_basis(self.bases.get(name), acts, self.energy_of(name))

@@ -62,8 +62,8 @@ def _drift(plugin):
     stream = synthetic_stream(n_experiences=2)
     torch.manual_seed(0)
     model = mlp(hidden=32)
-    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05,
-                                                           momentum=0.9),
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    strategy = Naive(model=model, optimizer=optimizer,
                      train_mb_size=16, train_epochs=2, plugins=[plugin],
                      evaluator=quiet_evaluator())
     strategy.train(stream.train_stream[0])

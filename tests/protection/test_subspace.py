@@ -53,7 +53,8 @@ def test_projection_keeps_outputs_on_old_inputs_and_is_orthogonal():
     buf = torch.cat([opt.state[lin.weight]["momentum_buffer"],
                      opt.state[lin.bias]["momentum_buffer"].view(-1, 1)], 1)
     assert (buf @ mem.bases["3"]).abs().max() < 1e-5
-    moved = sum(float((p - q).abs().sum().detach()) for p, q in zip(model.parameters(), _net().parameters()))
+    moved = sum(float((p - q).abs().sum().detach())
+                for p, q in zip(model.parameters(), _net().parameters()))
     assert moved > 0.1    # the model did train
 
 
