@@ -42,16 +42,34 @@ def grows(plugin) -> bool:
     return bool(getattr(plugin, "grows_model", False))
 
 
-def growth_parts(plugins) -> list:
-    """The GrowthPlugins among ``plugins`` (SparseGrowPlugin's growth part included)."""
-    from sparsegrow.plugins import GrowthPlugin, SparseGrowPlugin
+def _parts(plugins, kind: str) -> list:
+    """The plugins doing ``kind`` ("growth" or "freezing"), SparseGrowPlugin's part included."""
+    from sparsegrow.plugins import FreezingPlugin, GrowthPlugin, SparseGrowPlugin
 
+    cls = {"growth": GrowthPlugin, "freezing": FreezingPlugin}[kind]
     out = []
     for p in plugins:
-        if isinstance(p, SparseGrowPlugin) and p.growth is not None:
-            out.append(p.growth)
-        elif isinstance(p, GrowthPlugin):
-            out.append(p)
+        part = getattr(p, kind) if isinstance(p, SparseGrowPlugin) else p
+        if isinstance(part, cls):
+            out.append(part)
+    return out
+
+
+def growth_parts(plugins) -> list:
+    """The GrowthPlugins among ``plugins`` (SparseGrowPlugin's growth part included)."""
+    return _parts(plugins, "growth")
+
+
+def protection(plugins) -> dict[str, float]:
+    """What the freezing parts of ``plugins`` protect now: ``frozen/<parameter>`` (fraction of
+    entries frozen, mask gating) and ``subspace_dims/<layer>`` (protected input directions,
+    subspace gating)."""
+    out: dict[str, float] = {}
+    for part in _parts(plugins, "freezing"):
+        if part.uses_masks:
+            out.update({f"frozen/{n}": f for n, f in part.frozen_fraction().items()})
+        if part.uses_subspace:
+            out.update({f"subspace_dims/{n}": k for n, k in part.subspace_dims().items()})
     return out
 
 

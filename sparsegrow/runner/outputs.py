@@ -69,11 +69,16 @@ def write_run_files(out: Path, *, config: dict, state: dict, events: list[dict],
                            ["trained_exp", *[f"exp_{j}" for j in range(len(R[-1]))]]))
     widths = sorted({k for t in state["timeline"] for k in t["widths"]})
     timings = sorted({k for t in state["timeline"] for k in t["timings"]})
+    # runs checkpointed by runners before 'protection' was recorded lack it: blank cells
+    protected = sorted({k for t in state["timeline"] for k in t.get("protection", {})})
     header = ["experience", "seen_avg_acc", "avg_acc", "params", "train_time_s", "eval_time_s",
-              "growth_events", *[f"time_{k}_s" for k in timings], *[f"width/{k}" for k in widths]]
+              "growth_events", *[f"time_{k}_s" for k in timings], *[f"width/{k}" for k in widths],
+              *protected]
     rows = [[t["experience"], t["seen_avg_acc"], t["avg_acc"], t["params"], t["train_time_s"],
              t["eval_time_s"], t["growth_events"], *[t["timings"].get(k, "") for k in timings],
-             *[t["widths"].get(k, "") for k in widths]] for t in state["timeline"]]
+             *[t["widths"].get(k, "") for k in widths],
+             *[t.get("protection", {}).get(k, "") for k in protected]]
+            for t in state["timeline"]]
     atomic_write_text(out / "timeline.csv", _csv(rows, header))
     atomic_write_text(out / "events.json", _json(events))
     atomic_write_text(out / "metrics.json", _json(result))   # last: marks the run finished

@@ -24,8 +24,9 @@ from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters
 from sparsegrow.errors import ConfigError, GrowthError
 from sparsegrow.runner import checkpoint, metrics
-from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts, make_optimizer,
-                                     resolve_device, resolved_container)
+from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
+                                     make_optimizer, protection, resolve_device,
+                                     resolved_container)
 from sparsegrow.runner.logger import CaptureLogger
 from sparsegrow.runner.outputs import run_metrics, write_run_files
 
@@ -222,11 +223,11 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                      "avg_acc": sum(row) / n, "params": count_parameters(model),
                      "train_time_s": train_time, "eval_time_s": eval_time,
                      "growth_events": len(events), "timings": _timings(plugins),
-                     "widths": _widths(model)}
+                     "widths": _widths(model), "protection": protection(plugins)}
             state["timeline"].append(entry)
             if wb is not None:
                 wb.log_experience(i, row, entry["seen_avg_acc"], entry["params"],
-                                  [e for e in events if e["experience"] == i])
+                                  [e for e in events if e["experience"] == i], entry["protection"])
             checkpoint.save(out / CHECKPOINT, {
                 "config": config, "run": state, "model": model.state_dict(),
                 "optimizer": _optimizer_state(model, optimizer),

@@ -54,10 +54,11 @@ class WandbRun:
         return self.run.url or ""
 
     def log_experience(self, step: int, row: list[float], seen_avg: float, params: int,
-                       events: list[dict]) -> None:
+                       events: list[dict], protection: dict[str, float]) -> None:
         data = {f"acc/exp_{j}": acc for j, acc in enumerate(row)}
         data.update({"acc/avg": seen_avg, "acc/avg_all": sum(row) / len(row),
                      "model/params": params, "growth/events": len(events)})
+        data.update({f"protection/{key}": value for key, value in protection.items()})
         gifts = [e["GIFt/at_growth"] for e in events if "GIFt/at_growth" in e]
         if gifts:
             data["growth/GIFt_at_growth"] = sum(gifts) / len(gifts)

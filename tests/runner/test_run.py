@@ -50,6 +50,22 @@ def test_tiny_run_writes_every_file(make_experiment, capsys):
         timeline = list(csv.DictReader(f))
     assert [int(t["params"]) for t in timeline][-1] == grown["params_end"]
     assert float(timeline[-1]["time_growth_s"]) > 0
+    # default gating is subspace: protected input directions per layer, growing; no masks
+    dims = [int(t["subspace_dims/fc1"]) for t in timeline]
+    assert 0 < dims[0] < dims[-1] <= 36          # fc1 reads the 1×6×6 input: 36 directions
+    assert not [k for k in timeline[0] if k.startswith("frozen/")]
+
+
+def test_timeline_records_frozen_fraction_per_parameter(make_experiment):
+    plan = load_experiment(make_experiment(strategies=["sparsegrow_gating_mask"]))
+    folder, _ = run_one(plan, "sparsegrow_gating_mask", 0)
+    with open(folder / "timeline.csv") as f:
+        timeline = list(csv.DictReader(f))
+    assert not [k for k in timeline[0] if k.startswith("subspace_dims/")]
+    # freeze_ratio 0.3 of the free entries after each experience (fc1.weight: width × 36)
+    frozen = [float(t["frozen/fc1.weight"]) * int(t["width/fc1"]) * 36 for t in timeline]
+    assert frozen[0] == pytest.approx(0.3 * 16 * 36, abs=1)
+    assert frozen[0] < frozen[1] < frozen[2]
 
 
 def _snapshot(folder):

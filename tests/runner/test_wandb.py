@@ -1,3 +1,4 @@
+import csv
 import json
 import struct
 from pathlib import Path
@@ -76,6 +77,10 @@ def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch):
             metrics["seen_avg_acc_per_experience"][i])
     assert json.loads(history[2]["model/params"]) == metrics["params_end"]
     assert json.loads(history[2]["growth/events"]) == 1
+    with open(folder / "timeline.csv") as f:
+        timeline = list(csv.DictReader(f))
+    for i, t in enumerate(timeline):   # what the plugin protects, per experience
+        assert json.loads(history[i]["protection/subspace_dims/fc1"]) == int(t["subspace_dims/fc1"])
     assert json.loads(history[2]["accuracy_matrix/nrows"]) == 3      # the wandb.Table
     assert json.loads(history[2]["accuracy_matrix/ncols"]) == 4
     summary = {}
