@@ -33,6 +33,7 @@ class WandbMode(Enum):
 class Base(Enum):
     naive = "naive"        # Avalanche's Naive template; the plugins add the method
     joint = "joint"        # JointTraining on the whole stream: the upper bound
+    cumulative = "cumulative"  # Cumulative: retrains on every experience so far at each step
 
 
 @dataclass

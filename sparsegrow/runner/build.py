@@ -78,7 +78,7 @@ def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, tra
     """An Avalanche strategy with accuracy metrics (+ GIFt when a plugin grows the model)
     reported only to ``logger`` (no text output)."""
     from avalanche.evaluation.metrics import accuracy_metrics
-    from avalanche.training import JointTraining, Naive
+    from avalanche.training import Cumulative, JointTraining, Naive
     from avalanche.training.plugins import EvaluationPlugin
 
     from sparsegrow.plugins import GIFtMetric
@@ -87,7 +87,7 @@ def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, tra
     if any(grows(p) for p in plugins):
         metrics.append(GIFtMetric(stream=bench.test_stream))
     evaluator = EvaluationPlugin(*metrics, loggers=[logger])
-    template = JointTraining if base == "joint" else Naive
+    template = {"naive": Naive, "joint": JointTraining, "cumulative": Cumulative}[base]
     return template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
                     train_mb_size=training.batch_size, train_epochs=training.epochs,
                     eval_mb_size=training.eval_batch_size, device=device, plugins=plugins,

@@ -121,6 +121,17 @@ def _growth_events(plugins, logger: CaptureLogger) -> list[dict]:
     return [{**e, **gift.get(e["iteration"], {})} for e in events]
 
 
+def _cumulative_dataset(train_stream, k: int):
+    """What Avalanche's Cumulative has concatenated after training ``k`` experiences, rebuilt
+    the same way (checkpointing it would pickle the whole underlying dataset)."""
+    from avalanche.benchmarks.utils import concat_datasets
+
+    dataset = train_stream[0].dataset
+    for i in range(1, k):
+        dataset = concat_datasets([dataset, train_stream[i].dataset])
+    return dataset
+
+
 def _same_config(out: Path, recorded: dict, config: dict) -> None:
     """A run folder's results belong to one config: refuse to skip or resume with another
     (its results would silently be those of the old config)."""
@@ -188,6 +199,8 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         # Avalanche resets the optimizer state at its first make_optimizer() unless it already
         # knows the optimized parameters: tell it, so the restored momentum survives.
         strategy.optimized_param_id = dict(model.named_parameters())
+        if base == "cumulative":
+            strategy.dataset = _cumulative_dataset(bench.train_stream, len(state["rows"]))
         checkpoint.set_rng_state(saved["rng"])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -28,7 +28,7 @@ def test_every_shipped_experiment_validates(path):
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
 def test_every_shipped_preset_validates(path):
     preset = load_preset(path)            # builds its plugins once with the given kwargs
-    assert preset.base.value in ("naive", "joint")
+    assert preset.base.value in ("naive", "joint", "cumulative")
 
 
 @pytest.fixture
@@ -136,6 +136,7 @@ def test_plugin_errors_name_the_preset_file(write, tmp_path):
     assert message.startswith(f"{p}: plugins[0] (sparsegrow):") and "gating" in message
     message = preset("base: naive\nplugins:\n  - name: ewk\n")
     assert message.startswith(f"{p}: plugins[0].name: unknown plugin 'ewk'")
-    assert preset("base: cumulative\n").startswith(f"{p}: base:")
+    message = preset("base: replay\n")
+    assert message.startswith(f"{p}: base:") and "naive, joint, cumulative" in message
     assert preset("base: naive\ntraining:\n  lr: 0\n").startswith(f"{p}: training.lr:")
     assert preset("base: naive\nextra: 1\n").startswith(f"{p}: extra:")

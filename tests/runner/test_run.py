@@ -79,8 +79,8 @@ def _comparable(metrics):
 
 # sparsegrow: grown shapes, masks and optimizer moments; the others: Avalanche's plugins, whose
 # state (replay buffer, EWC importances, LwF's previous model, SI's trajectories) is checkpointed
-# as their attributes.
-@pytest.mark.parametrize("strategy", ["sparsegrow", "replay_ewc", "lwf", "si"])
+# as their attributes; cumulative: the concatenated dataset of Avalanche's Cumulative, rebuilt.
+@pytest.mark.parametrize("strategy", ["sparsegrow", "replay_ewc", "lwf", "si", "cumulative"])
 def test_kill_and_resume_gives_identical_results(make_experiment, monkeypatch, strategy):
     plan = load_experiment(make_experiment(strategies=[strategy], n_experiences=3))
     reference, _ = run_one(plan, strategy, 0)
