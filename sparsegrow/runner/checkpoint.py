@@ -12,11 +12,16 @@ import torch
 
 def atomic_write_bytes(path: Path, write) -> None:
     """Write through ``write(file_path)`` to a temp file, then rename over ``path``: a run
-    killed mid-write leaves the previous file intact."""
+    killed mid-write leaves the previous file intact. The temp name is the process's own:
+    several processes running strategies of one experiment write its summary and plots."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:

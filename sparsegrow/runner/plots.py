@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sparsegrow.runner.checkpoint import atomic_write_bytes  # noqa: E402
+
 
 def _matrix(run: Path) -> np.ndarray:
     with open(run / "accuracy_matrix.csv") as f:
@@ -29,7 +31,7 @@ def _save(fig, path: Path) -> Path:
     for ax in fig.axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write_bytes(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
 
