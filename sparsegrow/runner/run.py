@@ -259,7 +259,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     events = _growth_events(plugins, logger)
     result = run_metrics(state, events, _peak_memory(device), strategy=strategy_name, seed=seed)
     if wb is not None:
-        wb.finish(state["rows"], result)
+        wb.finish(state["rows"], events, result)
         result["wandb"] = state["wandb"]
     write_run_files(out, config=config, state=state, events=events, result=result)
     (out / CHECKPOINT).unlink()

@@ -30,6 +30,17 @@ def resolve_mode(mode: str) -> str:
     return mode
 
 
+# growth-event fields shown in the W&B table (events.json has them all)
+_EVENT_COLUMNS = ["experience", "iteration", "op", "init", "params_before", "params_after",
+                  "GIFt/acc_before_growth", "GIFt/acc_after_growth", "GIFt/at_growth"]
+
+
+def _describe(operation: dict) -> str:
+    """``widen fc1 +4``, ``deepen fc2``: one growth operation in a table cell."""
+    units = f" +{operation['units']}" if "units" in operation else ""
+    return f"{operation['op']} {operation['layer']}{units}"
+
+
 class WandbRun:
     """Logs one run: per-experience accuracies and model size, growth events, the accuracy
     matrix as a table and the final metrics in the run summary."""
@@ -65,13 +76,18 @@ class WandbRun:
         self.run.log(data, step=step)
         self._step = step
 
-    def finish(self, matrix: list[list[float]], summary: dict) -> None:
+    def finish(self, matrix: list[list[float]], events: list[dict], summary: dict) -> None:
         import wandb
 
         columns = ["trained_exp"] + [f"exp_{j}" for j in range(len(matrix[-1]))]
-        table = wandb.Table(columns=columns,
-                            data=[[i, *row] for i, row in enumerate(matrix)])
-        self.run.log({"accuracy_matrix": table}, step=self._step)
+        tables = {"accuracy_matrix": wandb.Table(
+            columns=columns, data=[[i, *row] for i, row in enumerate(matrix)])}
+        if events:
+            tables["growth_events"] = wandb.Table(
+                columns=[*_EVENT_COLUMNS, "layers"],
+                data=[[e.get(c) for c in _EVENT_COLUMNS]
+                      + [", ".join(map(_describe, e["operations"]))] for e in events])
+        self.run.log(tables, step=self._step)
         for key, value in summary.items():
             if value is not None:
                 self.run.summary[key] = value

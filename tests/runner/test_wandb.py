@@ -81,8 +81,21 @@ def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch):
         timeline = list(csv.DictReader(f))
     for i, t in enumerate(timeline):   # what the plugin protects, per experience
         assert json.loads(history[i]["protection/subspace_dims/fc1"]) == int(t["subspace_dims/fc1"])
-    assert json.loads(history[2]["accuracy_matrix/nrows"]) == 3      # the wandb.Table
-    assert json.loads(history[2]["accuracy_matrix/ncols"]) == 4
+
+    def table(key):   # a logged wandb.Table: its JSON file in the run's files/
+        return json.loads((run_folder / "files" / json.loads(history[2][f"{key}/path"]))
+                          .read_text())
+
+    assert table("accuracy_matrix")["data"] == [[i, *row] for i, row in enumerate(matrix)]
+    events = json.loads((folder / "events.json").read_text())
+    logged = table("growth_events")
+    assert len(logged["data"]) == len(events) == 2
+    for values, event in zip(logged["data"], events):
+        cells = dict(zip(logged["columns"], values))
+        assert cells["GIFt/at_growth"] == pytest.approx(event["GIFt/at_growth"])
+        assert (cells["experience"], cells["params_after"]) == (event["experience"],
+                                                                event["params_after"])
+        assert cells["layers"].startswith("widen ")
     summary = {}
     for r in records:
         if r.WhichOneof("record_type") == "summary":
