@@ -1,5 +1,24 @@
 """Experiment runner: builds and runs every strategy × seed, writes results, plots and W&B
-runs, checkpoints after every experience and resumes killed runs."""
+runs, checkpoints after every experience and resumes killed runs.
+
+Results of ``sparsegrow run experiments/<experiment>.yaml`` (``logging.output_dir``, default
+``results``)::
+
+    results/<experiment>/
+      summary.json  summary.csv  summary.md     mean ± std over seeds, per strategy
+      plots/        forgetting_<strategy>.png  heatmap_<strategy>.png
+                    average_accuracy.png  growth_params.png
+      wandb/        offline W&B runs (``wandb sync <folder>`` uploads one)
+      <strategy>/seed<k>/
+        config.yaml           experiment, preset and training settings as run
+        accuracy_matrix.csv   R[i][j]: accuracy on experience j after training experience i
+        timeline.csv          per experience: accuracies, parameters, train/eval seconds,
+                              plugin timings, widths, frozen fractions / subspace dims
+        events.json           growth events: operations, parameters, widths, GIFt
+        metrics.json          ACC, BWT, Forgetting, LA, GIFt, parameters, times (written last:
+                              it marks the run finished; a rerun skips the run)
+        checkpoint.pt         only while the run is unfinished: what a restart resumes from
+"""
 
 from sparsegrow.runner.experiment import ExperimentResult, run_experiment
 from sparsegrow.runner.run import run_dir, run_one
