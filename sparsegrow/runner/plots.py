@@ -45,17 +45,14 @@ def plot_experiment(experiment_dir: Path, strategies: list[str], seeds: list[int
     written = []
     fig_avg, ax_avg = plt.subplots(figsize=(7, 4.5))
     fig_par, ax_par = plt.subplots(figsize=(7, 4.5))
+    curves = {}
     for strategy in strategies:
         runs = [experiment_dir / strategy / f"seed{s}" for s in seeds]
         R = np.mean([_matrix(r) for r in runs], axis=0) * 100
         if R.shape[0] == R.shape[1]:   # joint training has only its final row
+            curves[strategy] = R
             fig, ax = plt.subplots(figsize=(7, 4.5))
-            x = np.arange(1, R.shape[0] + 1)
-            for j in range(R.shape[1]):
-                ax.plot(x[j:], R[j:, j], marker="o", ms=3, label=f"exp {j}")
-            ax.set(xlabel="experiences trained", ylabel="test accuracy (%)",
-                   title=f"Forgetting curves: {strategy}", ylim=(0, 100))
-            ax.legend(fontsize=7, ncol=2)
+            _forgetting_curves(ax, R, strategy)
             written.append(_save(fig, plots / f"forgetting_{strategy}.png"))
         fig, ax = plt.subplots(figsize=(6, 5))
         im = ax.imshow(R, vmin=0, vmax=100, cmap="viridis", aspect="auto")
@@ -79,4 +76,32 @@ def plot_experiment(experiment_dir: Path, strategies: list[str], seeds: list[int
                title="Parameter count (faint lines: growth events, seed 0)")
     ax_par.legend(fontsize=8)
     written.append(_save(fig_par, plots / "growth_params.png"))
+    if curves:
+        written.append(_all_forgetting_curves(curves, plots / "forgetting_curves.png"))
     return written
+
+
+def _forgetting_curves(ax, R: np.ndarray, strategy: str, legend: bool = True) -> None:
+    """Accuracy (%) on each experience j from when it is trained on (``R[j:, j]``)."""
+    x = np.arange(1, R.shape[0] + 1)
+    for j in range(R.shape[1]):
+        ax.plot(x[j:], R[j:, j], marker="o", ms=3, label=f"exp {j}")
+    ax.set(xlabel="experiences trained", ylabel="test accuracy (%)",
+           title=f"Forgetting curves: {strategy}", ylim=(0, 100))
+    if legend and R.shape[1] <= 10:    # a long stream's legend would hide its curves
+        ax.legend(fontsize=7, ncol=2)
+
+
+def _all_forgetting_curves(curves: dict[str, np.ndarray], path: Path) -> Path:
+    """One panel per strategy, on the same axes, to compare them at a glance."""
+    cols = min(3, len(curves))
+    rows = -(-len(curves) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.4 * rows), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax, (strategy, R) in zip(axes.flat, curves.items()):
+        _forgetting_curves(ax, R, strategy, legend=ax is axes.flat[0])   # same colours in all
+        ax.set_title(strategy, fontsize=10)
+        ax.tick_params(labelbottom=True)   # shared x: a panel above an empty slot needs ticks
+    for ax in axes.flat[len(curves):]:
+        ax.set_visible(False)
+    return _save(fig, path)

@@ -31,7 +31,7 @@ def test_tiny_run_writes_every_file(make_experiment, capsys):
     for name in ("summary.json", "summary.csv", "summary.md"):
         assert (exp / name).is_file()
     for name in ("average_accuracy.png", "growth_params.png", "heatmap_joint.png",
-                 "forgetting_naive.png", "heatmap_sparsegrow.png"):
+                 "forgetting_naive.png", "heatmap_sparsegrow.png", "forgetting_curves.png"):
         assert (exp / "plots" / name).stat().st_size > 1000
     summary = json.loads((exp / "summary.json").read_text())
     accs = [json.loads((exp / "naive" / f"seed{s}" / "metrics.json").read_text())["acc"]
