@@ -50,7 +50,6 @@ class WandbRun:
         import wandb
 
         Path(directory).mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("WANDB_DIR", str(directory))
         self.run = wandb.init(project=project, group=group, name=name, id=run_id,
                               resume="allow", mode=mode, dir=str(directory), config=config,
                               reinit="create_new", settings=wandb.Settings(silent=True))

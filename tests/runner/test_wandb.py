@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -50,9 +51,15 @@ def test_auto_mode_is_offline_without_a_key(monkeypatch, tmp_path):
     assert resolve_mode("disabled") == "disabled"
 
 
-def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch):
+def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch, tmp_path):
     plan = load_experiment(make_experiment(strategies=["sparsegrow"], wandb="offline"))
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     folder, _ = run_one(plan, "sparsegrow", 0, wandb_mode="offline")
+    assert not list(cwd.iterdir())                  # nothing of W&B's in the working directory
+    assert "WANDB_DIR" not in os.environ            # nor a setting left for later runs
     metrics = json.loads((folder / "metrics.json").read_text())
     (run_folder,) = map(Path, metrics["wandb"])
     assert run_folder.name.startswith("offline-run-")
