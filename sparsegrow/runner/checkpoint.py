@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from sparsegrow.runner.shared_arrays import SharedArrays
 
 
 def atomic_write_bytes(path: Path, write) -> None:
@@ -28,16 +31,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def save(path: Path, state: dict) -> None:
-    atomic_write_bytes(path, lambda tmp: torch.save(state, tmp))
+def save(path: Path, state: dict, shared: SharedArrays | None = None) -> None:
+    """``shared``: the benchmark's large arrays, written as references (see
+    :mod:`.shared_arrays`)."""
+    kwargs = {"pickle_module": shared.pickle_module()} if shared else {}
+    atomic_write_bytes(path, lambda tmp: torch.save(state, tmp, **kwargs))
 
 
-def load(path: Path) -> dict | None:
+def load(path: Path, shared: SharedArrays | None = None) -> dict | None:
     path = Path(path)
     if not path.is_file():
         return None
-    # our own file, holding plugin objects' state (not only tensors)
-    return torch.load(path, weights_only=False, map_location="cpu")
+    with shared.resolving() if shared else contextlib.nullcontext():
+        # our own file, holding plugin objects' state (not only tensors)
+        return torch.load(path, weights_only=False, map_location="cpu")
 
 
 def seed_everything(seed: int) -> None:

@@ -29,6 +29,7 @@ from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts
                                      resolved_container)
 from sparsegrow.runner.logger import CaptureLogger
 from sparsegrow.runner.outputs import run_metrics, write_run_files
+from sparsegrow.runner.shared_arrays import SharedArrays
 
 # Test hook: raise after this experience index has been checkpointed (simulates a kill).
 FAIL_AFTER_ENV = "SPARSEGROW_FAIL_AFTER_EXPERIENCE"
@@ -168,12 +169,14 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     out.mkdir(parents=True, exist_ok=True)
     base = preset.base.value
     device = resolve_device(training.device.value)
-    saved = checkpoint.load(out / CHECKPOINT)
-    if saved is not None and "config" in saved:   # checkpoints of runner 0a42ed7 lack it
-        _same_config(out, saved["config"], config)
 
     checkpoint.seed_everything(seed)
     bench = _build_benchmark(plan, seed)
+    shared = SharedArrays([e.dataset for stream in (bench.train_stream, bench.test_stream)
+                           for e in stream])
+    saved = checkpoint.load(out / CHECKPOINT, shared)
+    if saved is not None and "config" in saved:   # checkpoints of runner 0a42ed7 lack it
+        _same_config(out, saved["config"], config)
     model = _build_model(plan, bench)
     params_start = count_parameters(model)
     plugins = build_plugins(preset, plan.preset_paths[strategy_name])
@@ -246,7 +249,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                 "optimizer": _optimizer_state(model, optimizer),
                 "plugins": _plugin_states(plugins), "growth_events": events,
                 "logger": logger.state_dict(), "clock": _clock_state(strategy),
-                "rng": checkpoint.rng_state()})
+                "rng": checkpoint.rng_state()}, shared)
             bar.update(1)
             if fail_after is not None and int(fail_after) == i:
                 raise SimulatedKill(f"{FAIL_AFTER_ENV}={fail_after}: stopped after experience {i}")
