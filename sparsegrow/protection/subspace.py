@@ -142,6 +142,7 @@ class SubspaceMemory:
         :param inputs: batches of model inputs from the experience just learned.
         """
         layers = self.layers(model)
+        self._check_energy_keys(list(layers))
         for name, module in layers.items():
             _check_layer(name, module)
         rows: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
@@ -172,10 +173,25 @@ class SubspaceMemory:
         self.anchor(model)
 
     def energy_of(self, name: str) -> float:
-        """The energy threshold of layer ``name``."""
-        if isinstance(self.energy, dict):
-            return self.energy.get(name, self.energy.get("default", 0.9))
-        return self.energy
+        """The energy threshold of layer ``name``: its own entry, else that of the closest
+        enclosing module (``head`` covers ``head.classifier``), else ``default``."""
+        if not isinstance(self.energy, dict):
+            return self.energy
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            key = ".".join(parts[:end])
+            if key in self.energy:
+                return self.energy[key]
+        return self.energy.get("default", 0.9)
+
+    def _check_energy_keys(self, names) -> None:
+        if not isinstance(self.energy, dict):
+            return
+        for key in self.energy:
+            if key != "default" and not any(n == key or n.startswith(key + ".") for n in names):
+                raise SparseGrowError(f"subspace energy names layer '{key}', which is not a "
+                                      f"protected layer of the model (those are: "
+                                      f"{', '.join(names)})")
 
     @torch.no_grad()
     def anchor(self, model: nn.Module) -> None:

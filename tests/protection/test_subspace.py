@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from sparsegrow.errors import SparseGrowError
 from sparsegrow.protection import SubspaceMemory, update_basis
 
 
@@ -88,3 +89,17 @@ def test_energy_per_layer_and_bad_energy():
     assert loose.sizes()["0"] < tight.sizes()["0"] and loose.sizes()["2"] == tight.sizes()["2"]
     with pytest.raises(ValueError, match="subspace energy must be a fraction"):
         SubspaceMemory(energy={"0": 1.5})
+
+
+def test_energy_of_an_enclosing_module_covers_its_layers_and_unknown_names_fail():
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Sequential(nn.Linear(8, 2)))
+    x = torch.randn(64, 8)
+    free_head = SubspaceMemory(energy={"default": 0.999, "2": 0.0})   # "2" holds "2.0"
+    free_head.update(model, [x])
+    assert free_head.sizes()["2.0"] == 0 and free_head.sizes()["0"] > 0
+    free_head.update(model, [torch.randn(64, 8)])
+    assert free_head.sizes()["2.0"] == 0
+    typo = SubspaceMemory(energy={"default": 0.9, "hed": 0.0})
+    with pytest.raises(SparseGrowError, match=r"names layer 'hed', which is not a protected "
+                                              r"layer of the model \(those are: 0, 2.0\)"):
+        typo.update(model, [x])
