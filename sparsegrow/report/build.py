@@ -74,6 +74,7 @@ def long_stream_rows(results: Path) -> dict[str, dict[int, dict[str, list[float]
         if not (run / "metrics.json").is_file():
             continue
         R, timeline = _matrix(run), _read_csv(run / "timeline.csv")
+        protected = _protected_dims(run)
         per_k = out.setdefault(run.parent.name, {})
         for k in spec.checkpoints:
             if k > len(R):
@@ -82,9 +83,19 @@ def long_stream_rows(results: Path) -> dict[str, dict[int, dict[str, list[float]
             values = {"acc": M.final_accuracy(sub), "bwt": M.backward_transfer(sub),
                       "la": M.learning_accuracy(sub), "params": float(timeline[k - 1]["params"]),
                       "train_time_s": float(timeline[k - 1]["train_time_s"])}
+            for layer, dims in protected.get(k - 1, {}).items():
+                values[f"protected/{layer}"] = float(dims)
             for key, value in values.items():
                 per_k.setdefault(k, {}).setdefault(key, []).append(value)
     return out
+
+
+def _protected_dims(run: Path) -> dict[int, dict[str, int]]:
+    """Experience index → protected input directions per layer while it was learned (the
+    subspace bases of the experiences before it, as recorded at its growth event)."""
+    path = run / "events.json"
+    events = json.loads(path.read_text()) if path.is_file() else []
+    return {e["experience"]: e["subspace_dims"] for e in events if e.get("subspace_dims")}
 
 
 def _fmt(values: list[float], scale: float = 100, digits: int = 2) -> str:
@@ -97,18 +108,23 @@ def _fmt(values: list[float], scale: float = 100, digits: int = 2) -> str:
 def _long_stream_section(results: Path, spec: LongStream) -> list[str]:
     lines = [f"**{spec.experiment}** — `{_command(spec.experiment)}`", "",
              "ACC / BWT / LA of the first K experiences after training experience K (the "
-             "sub-matrix R[:K, :K]); parameters and training seconds of experience K.", ""]
+             "sub-matrix R[:K, :K]); parameters and training seconds of experience K; with "
+             "subspace protection, the input directions of each layer protected while "
+             "experience K was learned (out of the layer's input size plus one, for the bias).",
+             ""]
     rows = long_stream_rows(results)
     if not rows:
         return lines + ["_Not run yet._", ""]
     lines += ["| Strategy | K | seeds | ACC (%) | BWT (%) | LA (%) | Params "
-              "| Train time of exp K (s) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| Train time of exp K (s) | Protected input dims |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for strategy, per_k in rows.items():
         for k, v in per_k.items():
+            dims = " · ".join(f"{key.split('/', 1)[1]} {_fmt(values, 1, 0)}"
+                              for key, values in v.items() if key.startswith("protected/"))
             lines.append(f"| {strategy} | {k} | {len(v['acc'])} | {_fmt(v['acc'])} | "
                          f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {_fmt(v['params'], 1, 0)} | "
-                         f"{_fmt(v['train_time_s'], 1, 2)} |")
+                         f"{_fmt(v['train_time_s'], 1, 2)} | {dims or '–'} |")
     return lines + [""]
 
 

@@ -57,8 +57,13 @@ def test_long_stream_rows_use_the_leading_submatrix(tmp_path):
         matrix[i][i] = 0.95
     _long_run(results / "permuted_mnist_50" / "sparsegrow" / "seed0", matrix,
               params=[100 + i for i in range(20)], times=[1.0] * 9 + [2.0] + [3.0] * 10)
+    # growth events record the bases built before the experience they happen in
+    events = [{"experience": j, "subspace_dims": {"fc1": 40 * j, "head": j}} for j in range(1, 20)]
+    (results / "permuted_mnist_50" / "sparsegrow" / "seed0" / "events.json").write_text(
+        json.dumps(events))
     rows = long_stream_rows(results)["sparsegrow"]
     assert set(rows) == {10, 20}
+    assert rows[10]["protected/fc1"] == [360.0] and rows[20]["protected/head"] == [19.0]
     # after experience 10: exp 0 at 0.9 (R[9][0]) ... overwritten diagonal R[9][9] = 0.95
     expected_acc10 = (0.9 + 0.1 * 8 + 0.95) / 10
     assert abs(rows[10]["acc"][0] - expected_acc10) < 1e-12
