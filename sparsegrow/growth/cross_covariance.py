@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from sparsegrow.errors import GrowthError
 from sparsegrow.growth.graph import ExpandablePair
 from sparsegrow.growth.layers import get_layer
+from sparsegrow.linalg import thin_svd
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Spectrum:
 
     @classmethod
     def of(cls, matrix: torch.Tensor) -> "Spectrum":
-        _, values, vh = torch.linalg.svd(matrix, full_matrices=False)
+        _, values, vh = thin_svd(matrix)
         return cls(matrix, values, vh)
 
     def padded_to(self, dim: int, layer: str) -> "Spectrum":

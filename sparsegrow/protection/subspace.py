@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sparsegrow.errors import SparseGrowError
+from sparsegrow.linalg import thin_svd
 
 LINEAR_STATE = ("momentum_buffer", "exp_avg")  # optimizer state that is linear in the gradients
 
@@ -56,7 +57,7 @@ def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) 
     need = energy * total - covered
     if need <= 0:
         return old.to(acts.dtype)
-    u, s, _ = torch.linalg.svd(residual, full_matrices=False)
+    u, s, _ = thin_svd(residual)
     reached = torch.cumsum(s * s, 0) >= need * (1 - 1e-9)
     k = int(torch.nonzero(reached)[0]) + 1 if reached.any() else int((s > 0).sum())
     k = min(k, d - old.shape[1])
@@ -247,15 +248,13 @@ class SubspaceMemory:
                 state = (states[0], states[1] if m.bias is not None else None)
                 _write(state, (_matrix(m, state) @ basis) @ basis.T)
 
-    def input_basis(self, name: str, *, tol: float = 1e-6) -> torch.Tensor | None:
+    def input_basis(self, name: str) -> torch.Tensor | None:
         """Orthonormal basis of the old inputs of layer ``name`` in its weight's input space
         (the bias coordinate dropped), for initialising new units in its complement."""
         basis = self.bases.get(name)
         if basis is None or basis.shape[1] == 0:
             return None
-        w = basis[: self._dims[name]]
-        u, s, _ = torch.linalg.svd(w, full_matrices=False)
-        return u[:, s > tol * max(float(s.max()), 1e-30)]
+        return thin_svd(basis[: self._dims[name]])[0]
 
     def sizes(self) -> dict[str, int]:
         """Basis size (number of protected directions) per layer."""
