@@ -178,3 +178,38 @@ def test_net2wider_combinations_that_cannot_work_fail_at_construction():
     with pytest.raises(ConfigError, match="use gating 'mask'"):
         SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="subspace")
     SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask")
+
+
+class _ToFloat64(nn.Module):
+    def forward(self, x):
+        return x.double()
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device on this machine"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("gating", ["mask", "subspace"])
+def test_new_parameters_state_and_masks_follow_the_models_device_and_dtype(device, gating):
+    # float64 catches every tensor created with the default dtype, as CUDA catches every tensor
+    # created on the default device
+    torch.manual_seed(0)
+    stream = synthetic_stream(n_experiences=3)
+    model = nn.Sequential(_ToFloat64(), mlp()).double().to(device)
+    sg = SparseGrowPlugin(min_units=2, gating=gating)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    strategy = Naive(model=model, optimizer=optimizer, train_mb_size=16, train_epochs=1,
+                     plugins=[sg], evaluator=quiet_evaluator(), device=device)
+    for exp in stream.train_stream:
+        strategy.train(exp)
+    assert count_parameters(model) > count_parameters(mlp())
+    tensors = list(model.parameters())
+    tensors += [t for p in model.parameters() for t in optimizer.state[p].values()
+                if torch.is_tensor(t) and t.dim() > 0]
+    subspace = sg.freezing.subspace
+    assert bool(subspace.bases) == (gating == "subspace")
+    tensors += list(subspace.bases.values()) + list(subspace.anchors.values())
+    assert all(t.dtype == torch.float64 and t.device.type == device for t in tensors)
+    masks = list(sg.freezing.locks.frozen.values())   # frozen entries, or the sparse init's zeros
+    assert masks and all(m.dtype == torch.bool and m.device.type == device for m in masks)
