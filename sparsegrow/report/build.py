@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import statistics
 from pathlib import Path
 
 from sparsegrow.runner import metrics as M
@@ -82,12 +83,22 @@ def long_stream_rows(results: Path) -> dict[str, dict[int, dict[str, list[float]
             sub = [row[:k] for row in R[:k]]
             values = {"acc": M.final_accuracy(sub), "bwt": M.backward_transfer(sub),
                       "la": M.learning_accuracy(sub), "params": float(timeline[k - 1]["params"]),
-                      "train_time_s": float(timeline[k - 1]["train_time_s"])}
+                      "train_time_s": _window_mean(timeline, k, "train_time_s")}
             for layer, dims in protected.get(k - 1, {}).items():
                 values[f"protected/{layer}"] = float(dims)
             for key, value in values.items():
                 per_k.setdefault(k, {}).setdefault(key, []).append(value)
     return out
+
+
+# one experience's training time is noisy on a shared machine: the mean over this many
+# experiences ending at K stands for "time per experience at K"
+TIME_WINDOW = 5
+
+
+def _window_mean(timeline: list[dict], k: int, key: str) -> float:
+    rows = timeline[max(0, k - TIME_WINDOW):k]
+    return sum(float(r[key]) for r in rows) / len(rows)
 
 
 def _protected_dims(run: Path) -> dict[int, dict[str, int]]:
@@ -108,7 +119,8 @@ def _fmt(values: list[float], scale: float = 100, digits: int = 2) -> str:
 def _long_stream_section(results: Path, spec: LongStream) -> list[str]:
     lines = [f"**{spec.experiment}** — `{_command(spec.experiment)}`", "",
              "ACC / BWT / LA of the first K experiences after training experience K (the "
-             "sub-matrix R[:K, :K]); parameters and training seconds of experience K; with "
+             "sub-matrix R[:K, :K]); parameters at experience K; training seconds per "
+             f"experience, the mean over experiences K−{TIME_WINDOW - 1}..K; with "
              "subspace protection, the input directions of each layer protected while "
              "experience K was learned (out of the layer's input size plus one, for the bias).",
              ""]
@@ -116,7 +128,7 @@ def _long_stream_section(results: Path, spec: LongStream) -> list[str]:
     if not rows:
         return lines + ["_Not run yet._", ""]
     lines += ["| Strategy | K | seeds | ACC (%) | BWT (%) | LA (%) | Params "
-              "| Train time of exp K (s) | Protected input dims |",
+              "| Train time per exp at K (s) | Protected input dims |",
               "|---|---|---|---|---|---|---|---|---|"]
     for strategy, per_k in rows.items():
         for k, v in per_k.items():
@@ -133,7 +145,7 @@ def _performance_section(results: Path, spec: Performance) -> list[str]:
              "the same stream; ratios are to Naive measured in that one invocation.", ""]
     path = results / spec.file
     if not path.is_file():
-        return lines + ["_Not run yet._", ""]
+        return lines + ["_Not run yet._", ""] + _scaling_lines(results)
     perf = json.loads(path.read_text())
     lines += [f"Stream: {perf['experiment']} (`{perf['command']}`), {perf['repeats']} "
               "repeat(s), medians.", "",
@@ -147,7 +159,28 @@ def _performance_section(results: Path, spec: Performance) -> list[str]:
                      f"{r['timings'].get('growth', 0.0):.2f} | "
                      f"{r['timings'].get('importance', 0.0):.2f} | "
                      f"{100 * passes / r['train_time_s']:.1f} |")
-    return lines + ["", perf.get("note", ""), ""]
+    return lines + ["", perf.get("note", ""), ""] + _scaling_lines(results)
+
+
+def _scaling_lines(results: Path) -> list[str]:
+    """Parameters and time per experience from 10 to the end of the long stream (table 4)."""
+    rows = long_stream_rows(results)
+    spans = {s: (min(v), max(v)) for s, v in rows.items() if len(v) > 1}
+    if not spans:
+        return []
+    lines = [f"Scaling along {_section(LongStream).experiment} (table 4; time per experience as "
+             "there):", "",
+             "| Strategy | Params at K₀ → K₁ | × | Time per exp at K₀ → K₁ (s) | × |",
+             "|---|---|---|---|---|"]
+    for strategy, (k0, k1) in spans.items():
+        mean = {(k, key): statistics.mean(rows[strategy][k][key])
+                for k in (k0, k1) for key in ("params", "train_time_s")}
+        lines.append(
+            f"| {strategy} | {mean[k0, 'params']:,.0f} ({k0}) → {mean[k1, 'params']:,.0f} ({k1}) "
+            f"| {mean[k1, 'params'] / mean[k0, 'params']:.2f} | "
+            f"{mean[k0, 'train_time_s']:.2f} → {mean[k1, 'train_time_s']:.2f} | "
+            f"{mean[k1, 'train_time_s'] / mean[k0, 'train_time_s']:.2f} |")
+    return lines + [""]
 
 
 def _metric(summary: dict | None, strategy: str, key: str):

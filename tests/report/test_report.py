@@ -68,7 +68,10 @@ def test_long_stream_rows_use_the_leading_submatrix(tmp_path):
     expected_acc10 = (0.9 + 0.1 * 8 + 0.95) / 10
     assert abs(rows[10]["acc"][0] - expected_acc10) < 1e-12
     assert abs(rows[10]["la"][0] - (0.95 * 9 + 0.95) / 10) < 1e-12
-    assert rows[10]["params"] == [109.0] and rows[10]["train_time_s"] == [2.0]
+    # time per experience at K: the mean over experiences K-4..K (6..10 here: 1, 1, 1, 1, 2)
+    assert rows[10]["params"] == [109.0] and rows[10]["train_time_s"] == [1.2]
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert "| sparsegrow | 109 (10) → 119 (20) | 1.09 | 1.20 → 3.00 | 2.50 |" in text
 
 
 def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
