@@ -72,8 +72,8 @@ SECTIONS = [
     LongStream("4. Long stream: Permuted MNIST 50", "permuted_mnist_50", (10, 20, 50)),
     Table("4a. Validation probe: more protection on a 20-experience stream",
           ["tune_sparsegrow_permuted_mnist_20"], ["acc", "bwt", "la", "param_overhead"],
-          "Whether a larger subspace energy holds the long stream's forgetting back (validation "
-          "split, one seed)."),
+          "Whether a larger subspace energy, or distillation on the new data (LwF), holds the "
+          "long stream's forgetting back (validation split, one seed)."),
     Table("5. Ablations on Permuted MNIST 10", ["ablations_permuted_mnist_10"],
           [*GROWTH, "forgetting", "train_time_s"]),
     Performance("6. Performance", "performance/performance.json"),
