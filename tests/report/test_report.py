@@ -73,8 +73,21 @@ def test_long_stream_rows_use_the_leading_submatrix(tmp_path):
     assert abs(rows[10]["la"][0] - (0.95 * 9 + 0.95) / 10) < 1e-12
     # time per experience at K: the mean over experiences K-4..K (6..10 here: 1, 1, 1, 1, 2)
     assert rows[10]["params"] == [109.0] and rows[10]["train_time_s"] == [1.2]
+    _long_run(results / "permuted_mnist_50" / "sparsegrow_lwf" / "seed0", matrix,
+              params=[100 + 2 * i for i in range(20)], times=[1.0] * 20)
     text = build_report(results, tmp_path / "RESULTS.md")
     assert "| sparsegrow | 109 (10) → 119 (20) | 1.09 | 1.20 → 3.00 | 2.50 |" in text
+    # targets per strategy: ACC of R[19] = (0.9 + 18 × 0.1 + 0.95) / 20; params over the
+    # initial 50; time per experience 3.00 s at 20 vs 1.20 s at 10
+    assert "| Permuted MNIST 50: SparseGrow ACC ≥ 85% (after 20) | **not met** | 18.25% |\n" \
+           "| … parameters ≤ 3× the initial model | **met** | 2.38× the initial parameters |\n" \
+           "| … time per experience at 20 ≤ 1.5× that at 10 | **not met** | " \
+           "3.00 s vs 1.20 s (2.50×) |" in text
+    assert "| Permuted MNIST 50: SparseGrow + LwF (sparsegrow_lwf) ACC ≥ 85% (after 20) | " \
+           "**not met** | 18.25% |\n" \
+           "| … parameters ≤ 3× the initial model | **met** | 2.76× the initial parameters |\n" \
+           "| … time per experience at 20 ≤ 1.5× that at 10 | **met** | " \
+           "1.00 s vs 1.00 s (1.00×) |" in text
 
 
 def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
