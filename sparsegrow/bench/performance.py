@@ -7,8 +7,10 @@ Each strategy runs through the project's runner (``sparsegrow run <experiment>
 strategies=[<s>] seeds=[0]``, W&B off, results in a temporary folder) in its own process, one
 after the other and round-robin over repeats, so that all of them see the same machine load and
 each process's peak resident memory (``wait4``'s ``ru_maxrss``) belongs to that strategy alone.
-Training time is the runner's own measurement of the ``train()`` calls (evaluation excluded);
-the growth and importance passes are the plugins' ``timings``. Torch runs on one thread.
+Training time is the runner's own measurement of the ``train()`` calls, without evaluation and
+without the GIFt metric's evaluations at growth events (a measurement a user's strategy need not
+carry; reported in its own column); the growth and importance passes are the plugins'
+``timings``. Torch runs on one thread.
 Peak RSS includes what every run pays before training (Python, Avalanche's import, MNIST).
 """
 
@@ -82,8 +84,9 @@ def main(argv=None) -> None:
     command = " ".join(["sparsegrow bench performance", *args_given])
     report = {"experiment": args.experiment.stem, "command": command, "repeats": args.repeats,
               "strategies": strategies,
-              "note": "Peak RSS is the whole process's (about 1 GB of it is Python, Avalanche "
-                      "and MNIST before training starts)."}
+              "note": "Train time leaves out evaluation and the GIFt metric's evaluations at "
+                      "growth events (their own column). Peak RSS is the whole process's (about "
+                      "1 GB of it is Python, Avalanche and MNIST before training starts)."}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
     print(f"\n{'strategy':<14}{'train s':>9}{'× ' + args.strategies[0]:>12}{'peak MB':>9}"

@@ -15,7 +15,7 @@ from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
 from sparsegrow.growth import count_parameters
-from sparsegrow.plugins.common import rng_preserved
+from sparsegrow.plugins.common import rng_preserved, timed
 
 
 class GIFtMetric(PluginMetric[float]):
@@ -26,7 +26,8 @@ class GIFtMetric(PluginMetric[float]):
     fractions in [0, 1], mean over the experiences before the current one), ``Model/params``,
     ``Model/width/<producer>``, ``Model/frozen_fraction/<parameter>`` (and, with subspace
     gating, ``Model/subspace_dims/<layer>``: protected input directions); and ``Model/params``
-    at the end of every training experience.
+    at the end of every training experience. ``timings["gift"]`` accumulates the seconds its
+    evaluations take: a measurement inside ``train()`` that runners leave out of training time.
 
     :param stream: the evaluation stream whose earlier experiences are measured.
     :param max_samples: samples per experience used for the measurement.
@@ -42,6 +43,7 @@ class GIFtMetric(PluginMetric[float]):
         self._before: float | None = None
         self._pending: list[MetricValue] = []
         self.events: list[dict] = []
+        self.timings: dict[str, float] = {"gift": 0.0}
 
     # -- measurement -----------------------------------------------------------------------
     def _samples(self, index: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +67,7 @@ class GIFtMetric(PluginMetric[float]):
         modes = {m: m.training for m in model.modules()}
         model.eval()
         try:
-            with rng_preserved():
+            with rng_preserved(), timed(self.timings, "gift"):
                 accs = []
                 for i in earlier:
                     x, y = self._samples(i, strategy.device)

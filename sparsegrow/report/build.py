@@ -150,15 +150,17 @@ def _performance_section(results: Path, spec: Performance) -> list[str]:
     lines += [f"Stream: {perf['experiment']} (`{perf['command']}`), {perf['repeats']} "
               "repeat(s), medians.", "",
               "| Strategy | Train time (s) | × Naive | Peak RSS (MB) | × Naive | Growth pass (s) "
-              "| Importance pass (s) | Passes, % of train time |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| Importance pass (s) | Passes, % of train time | GIFt metric (s) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in perf["strategies"].items():
         passes = r["timings"].get("growth", 0.0) + r["timings"].get("importance", 0.0)
+        gift = r["timings"].get("gift")
         lines.append(f"| {name} | {r['train_time_s']:.1f} | {r['time_ratio']:.2f} | "
                      f"{r['peak_rss_mb']:.0f} | {r['rss_ratio']:.2f} | "
                      f"{r['timings'].get('growth', 0.0):.2f} | "
                      f"{r['timings'].get('importance', 0.0):.2f} | "
-                     f"{100 * passes / r['train_time_s']:.1f} |")
+                     f"{100 * passes / r['train_time_s']:.1f} | "
+                     f"{'–' if gift is None else f'{gift:.2f}'} |")
     return lines + ["", perf.get("note", ""), ""] + _scaling_lines(results)
 
 

@@ -12,7 +12,8 @@ Results of ``sparsegrow run experiments/<experiment>.yaml`` (``logging.output_di
       <strategy>/seed<k>/
         config.yaml           experiment, preset and training settings as run
         accuracy_matrix.csv   R[i][j]: accuracy on experience j after training experience i
-        timeline.csv          per experience: accuracies, parameters, train/eval seconds,
+        timeline.csv          per experience: accuracies, parameters, train/eval seconds
+                              (train excludes the GIFt metric's evaluations, time_gift_s),
                               plugin timings, widths, frozen fractions / subspace dims
         events.json           growth events: operations, parameters, widths, GIFt
         metrics.json          ACC, BWT, Forgetting, LA, GIFt, parameters, times (written last:

@@ -103,10 +103,16 @@ def _clock_state(strategy) -> dict:
     return {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)}
 
 
-def _timings(plugins) -> dict[str, float]:
+def _metric_timings(strategy) -> list[dict[str, float]]:
+    """The cumulative timings of the evaluator's metrics (the GIFt metric's evaluations)."""
+    return [m.timings for m in strategy.evaluator.metrics if hasattr(m, "timings")]
+
+
+def _timings(plugins, strategy) -> dict[str, float]:
+    """Cumulative seconds per pass, over the plugins and the evaluator's metrics."""
     out: dict[str, float] = {}
-    for p in plugins:
-        for key, value in getattr(p, "timings", {}).items():
+    for timings in [getattr(p, "timings", {}) for p in plugins] + _metric_timings(strategy):
+        for key, value in timings.items():
             out[key] = out.get(key, 0.0) + value
     return out
 
@@ -205,6 +211,10 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         if base == "cumulative":
             strategy.dataset = _cumulative_dataset(bench.train_stream, len(state["rows"]))
         checkpoint.set_rng_state(saved["rng"])
+        # plugins restore their timings with their state; the metrics' come from the timeline
+        for timings in _metric_timings(strategy):
+            for key in timings:
+                timings[key] = state["timeline"][-1]["timings"].get(key, 0.0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -225,9 +235,12 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     fail_after = os.environ.get(FAIL_AFTER_ENV)
     try:
         for i in range(len(state["rows"]), len(steps)):
+            measured = _timings(plugins, strategy).get("gift", 0.0)
             start = time.perf_counter()
             strategy.train(steps[i])
-            train_time = time.perf_counter() - start
+            # the GIFt metric's evaluations at growth are measurement, left out like eval()
+            train_time = (time.perf_counter() - start
+                          - (_timings(plugins, strategy).get("gift", 0.0) - measured))
             start = time.perf_counter()
             strategy.eval(bench.test_stream)
             eval_time = time.perf_counter() - start
@@ -238,7 +251,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
             entry = {"experience": trained, "seen_avg_acc": metrics.seen_accuracy(row, trained),
                      "avg_acc": sum(row) / n, "params": count_parameters(model),
                      "train_time_s": train_time, "eval_time_s": eval_time,
-                     "growth_events": len(events), "timings": _timings(plugins),
+                     "growth_events": len(events), "timings": _timings(plugins, strategy),
                      "widths": _widths(model), "protection": protection(plugins)}
             state["timeline"].append(entry)
             if wb is not None:

@@ -1,5 +1,6 @@
 import csv
 import json
+import time
 
 import pytest
 
@@ -66,6 +67,27 @@ def test_timeline_records_frozen_fraction_per_parameter(make_experiment):
     frozen = [float(t["frozen/fc1.weight"]) * int(t["width/fc1"]) * 36 for t in timeline]
     assert frozen[0] == pytest.approx(0.3 * 16 * 36, abs=1)
     assert frozen[0] < frozen[1] < frozen[2]
+
+
+def test_train_time_leaves_out_the_gift_measurement(make_experiment, monkeypatch):
+    """GIFt's evaluations at growth are measurement: recorded apart, not as training time."""
+    from sparsegrow.plugins.gift import GIFtMetric
+
+    samples = GIFtMetric._samples
+
+    def slow_samples(self, index, device):   # inside the metric's timed block
+        time.sleep(0.5)
+        return samples(self, index, device)
+
+    monkeypatch.setattr(GIFtMetric, "_samples", slow_samples)
+    plan = load_experiment(make_experiment(strategies=["sparsegrow"]))
+    folder, _ = run_one(plan, "sparsegrow", 0)
+    with open(folder / "timeline.csv") as f:
+        timeline = list(csv.DictReader(f))
+    gift = [float(t["time_gift_s"]) for t in timeline]   # cumulative
+    # experience 2 grows once: before and after, on 2 earlier experiences each (4 × 0.5 s)
+    assert gift[0] == 0 and gift[2] - gift[1] >= 2.0
+    assert float(timeline[2]["train_time_s"]) < 2.0
 
 
 def _snapshot(folder):
