@@ -1,7 +1,8 @@
 """Training time and peak memory of strategies on the same stream, as ratios to Naive.
 
 Run: ``sparsegrow bench performance [--experiment experiments/permuted_mnist_10.yaml]
-[--strategies naive ewc sparsegrow] [--repeats 1] [--out results/performance/performance.json]``.
+[--strategies naive ewc sparsegrow sparsegrow_lwf] [--repeats 1]
+[--out results/performance/performance.json]``.
 
 Each strategy runs through the project's runner (``sparsegrow run <experiment>
 strategies=[<s>] seeds=[0]``, W&B off, results in a temporary folder) in its own process, one
@@ -74,7 +75,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", type=Path,
                         default=Path("experiments/permuted_mnist_10.yaml"))
-    parser.add_argument("--strategies", nargs="+", default=["naive", "ewc", "sparsegrow"],
+    parser.add_argument("--strategies", nargs="+",
+                        default=["naive", "ewc", "sparsegrow", "sparsegrow_lwf"],
                         help="presets; ratios are to the first")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/performance/performance.json"))
