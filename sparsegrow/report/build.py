@@ -137,7 +137,24 @@ def _long_stream_section(results: Path, spec: LongStream) -> list[str]:
             lines.append(f"| {strategy} | {k} | {len(v['acc'])} | {_fmt(v['acc'])} | "
                          f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {_fmt(v['params'], 1, 0)} | "
                          f"{_fmt(v['train_time_s'], 1, 2)} | {dims or '–'} |")
+    older = _gift_in_train_time(results / spec.experiment)
+    if older:
+        lines += ["", "Training time of " + ", ".join(older) + " includes the GIFt metric's "
+                  "evaluations at growth events (written by a runner that counted them as "
+                  "training); the other growing runs leave them out."]
     return lines + [""]
+
+
+def _gift_in_train_time(experiment_dir: Path) -> list[str]:
+    """'strategy seedK' of finished growing runs whose timeline has no GIFt time column."""
+    out = []
+    for run in sorted(experiment_dir.glob("*/seed*")):
+        events = run / "events.json"
+        if (run / "metrics.json").is_file() and events.is_file() \
+                and json.loads(events.read_text()) \
+                and "time_gift_s" not in _read_csv(run / "timeline.csv")[0]:
+            out.append(f"{run.parent.name} {run.name}")
+    return out
 
 
 def _performance_section(results: Path, spec: Performance) -> list[str]:

@@ -77,6 +77,8 @@ def test_long_stream_rows_use_the_leading_submatrix(tmp_path):
               params=[100 + 2 * i for i in range(20)], times=[1.0] * 20)
     text = build_report(results, tmp_path / "RESULTS.md")
     assert "| sparsegrow | 109 (10) → 119 (20) | 1.09 | 1.20 → 3.00 | 2.50 |" in text
+    # a growing run whose timeline has no GIFt time counted the metric as training
+    assert "Training time of sparsegrow seed0 includes the GIFt metric's" in text
     # targets per strategy: ACC of R[19] = (0.9 + 18 × 0.1 + 0.95) / 20; params over the
     # initial 50; time per experience 3.00 s at 20 vs 1.20 s at 10
     assert "| Permuted MNIST 50: SparseGrow ACC ≥ 85% (after 20) | **not met** | 18.25% |\n" \
