@@ -35,8 +35,9 @@ def _run(make_opt, plugin, *, model=None, stream=None, epochs=2):
     return model, plugin
 
 
-def test_masks_frozen_bit_identical_sgd_momentum_wd_and_adamw():
+def test_masks_frozen_bit_identical_sgd_momentum_wd_adam_and_adamw():
     for make in (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
+                 lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=1e-3),
                  lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)):
         model, plugin = _run(make, FreezingPlugin(freeze_ratio=0.3))
         # masks grow by exactly 30% of the free entries per experience: 1 - 0.7^5 after 5
