@@ -235,12 +235,13 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     fail_after = os.environ.get(FAIL_AFTER_ENV)
     try:
         for i in range(len(state["rows"]), len(steps)):
-            measured = _timings(plugins, strategy).get("gift", 0.0)
+            gift_before = _timings(plugins, strategy).get("gift", 0.0)
             start = time.perf_counter()
             strategy.train(steps[i])
+            train_time = time.perf_counter() - start
+            timings = _timings(plugins, strategy)
             # the GIFt metric's evaluations at growth are measurement, left out like eval()
-            train_time = (time.perf_counter() - start
-                          - (_timings(plugins, strategy).get("gift", 0.0) - measured))
+            train_time -= timings.get("gift", 0.0) - gift_before
             start = time.perf_counter()
             strategy.eval(bench.test_stream)
             eval_time = time.perf_counter() - start
@@ -251,7 +252,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
             entry = {"experience": trained, "seen_avg_acc": metrics.seen_accuracy(row, trained),
                      "avg_acc": sum(row) / n, "params": count_parameters(model),
                      "train_time_s": train_time, "eval_time_s": eval_time,
-                     "growth_events": len(events), "timings": _timings(plugins, strategy),
+                     "growth_events": len(events), "timings": timings,
                      "widths": _widths(model), "protection": protection(plugins)}
             state["timeline"].append(entry)
             if wb is not None:
