@@ -10,10 +10,13 @@ from sparsegrow.errors import ConfigError
 HEADS = ("fixed", "incremental")
 
 
-def make_head(kind: str, in_features: int, n_classes: int) -> nn.Module:
+def make_head(kind: str, in_features: int, n_classes: int, *, bias: bool = True) -> nn.Module:
     if kind == "fixed":
-        return nn.Linear(in_features, n_classes)
+        return nn.Linear(in_features, n_classes, bias=bias)
     if kind == "incremental":
+        if not bias:
+            raise ConfigError("head 'incremental' always has a bias (Avalanche's "
+                              "IncrementalClassifier): use bias: true or head: fixed")
         from avalanche.models import IncrementalClassifier
 
         return IncrementalClassifier(in_features, initial_out_features=2)

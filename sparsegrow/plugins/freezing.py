@@ -16,6 +16,7 @@ from avalanche.core import SupervisedPlugin
 from sparsegrow.errors import ConfigError
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.protection.importance import SCORES, importance_scores
+from sparsegrow.protection.classes import output_layer, seen_rows
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.subspace import SubspaceMemory
 
@@ -44,11 +45,19 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         exact at the end of the experience and at growth events).
     :param importance_batches: number of last training minibatches of an experience used to
         score importance and to sample the layers' inputs.
+    :param isolate_growth: keep the incoming weights of units added by growth in the
+        complement of the old inputs' subspace during training, in every gating mode (with
+        ``mask`` a subspace memory is kept for that alone), so that new units stay silent on
+        old inputs and their outgoing weights cannot move old predictions.
+    :param protect_unseen_classes: also protect the output rows of classes no experience has
+        shown yet (False: a row is protected once its class has been trained; see
+        :mod:`sparsegrow.protection.classes`).
     """
 
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
                  gate_topk: float = 1.0, gating: str = "mask", energy: float | dict = 0.9,
-                 project_every: int = 100, importance_batches: int = 4):
+                 project_every: int = 100, importance_batches: int = 4,
+                 isolate_growth: bool = False, protect_unseen_classes: bool = False):
         super().__init__()
         choice("importance", importance, SCORES)
         choice("gating", gating, GATINGS)
@@ -64,7 +73,13 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             self.subspace = SubspaceMemory(energy=energy)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        self.isolate_growth = bool(isolate_growth)
+        self.protect_unseen_classes = bool(protect_unseen_classes)
         self.timings: dict[str, float] = {"importance": 0.0, "gating": 0.0}
+        self._grown_from: dict[str, int] = {}   # layer → first row added by growth
+        self._widths: dict[str, int] = {}       # layer widths right before a growth event
+        self._seen: set[int] = set()            # classes of the experiences trained so far
+        self._head: str | None = None           # the output layer (found on data)
         self._batches = RecentBatches(importance_batches)
         self._steps = 0
 
@@ -76,6 +91,31 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def uses_subspace(self) -> bool:
         return self.gating in ("subspace", "both")
 
+    @property
+    def keeps_bases(self) -> bool:
+        """Whether input bases are kept: for subspace gating, or to isolate new units."""
+        return self.uses_subspace or self.isolate_growth
+
+    def _rows(self, model) -> dict[str, torch.Tensor] | None:
+        """The output rows the subspace protection covers (None: all rows of all layers)."""
+        layers = {n: m for n, m in model.named_modules() if n in self.subspace.bases}
+        if self.uses_subspace:
+            if self._head not in layers or self.protect_unseen_classes:
+                return None
+            rows = {n: torch.ones(m.weight.shape[0], dtype=torch.bool, device=m.weight.device)
+                    for n, m in layers.items()}
+            head = layers[self._head].weight
+            rows[self._head] = seen_rows(head.shape[0], self._seen, device=head.device)
+            return rows
+        # masks protect the old rows; the subspace keeps only the grown units silent
+        return {n: torch.arange(layers[n].weight.shape[0], device=layers[n].weight.device) >= start
+                for n, start in self._grown_from.items() if n in layers}
+
+    def _project(self, strategy) -> None:
+        rows = self._rows(strategy.model)
+        if rows is None or rows:
+            self.subspace.project_(strategy.model, strategy.optimizer, rows=rows)
+
     @staticmethod
     def _params(strategy) -> dict[str, torch.Tensor]:
         return dict(strategy.model.named_parameters())
@@ -83,24 +123,38 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     # -- growth protocol (used by GrowthPlugin / SparseGrowPlugin) -----------------------------
     def prepare_growth(self, strategy) -> None:
         """Make the protected state exact right before the model grows."""
-        if self.uses_subspace:
-            self.subspace.project_(strategy.model, strategy.optimizer)
+        if self.keeps_bases:
+            self._project(strategy)
         self.locks.restore_(self._params(strategy))
+        self._widths = {n: p.shape[0] for n, p in self._params(strategy).items()
+                        if n.endswith(".weight")}
 
     def growth_bases(self, layers) -> dict[str, torch.Tensor]:
         """Bases of the old inputs of ``layers``, for initialising new units in their
-        orthogonal complement (empty without subspace gating)."""
-        if not self.uses_subspace:
+        orthogonal complement (empty when no bases are kept)."""
+        if not self.keeps_bases:
             return {}
         return {n: b for n in layers if (b := self.subspace.input_basis(n)) is not None}
 
     def adopt_growth(self, strategy, pins: dict[str, torch.Tensor]) -> None:
         """Follow grown parameters and keep the entries ``pins`` marks at zero."""
         params = self._params(strategy)
+        grown = {name[: -len(".weight")]: width for name, width in self._widths.items()
+                 if name in params and params[name].shape[0] > width}
         self.locks.sync(params)
         self.subspace.sync(strategy.model)
         for name, zero in pins.items():
             self.locks.pin_zero(name, params[name], zero)
+        if self.isolate_growth and grown:
+            # the new units' target on old inputs is silence, not whatever the (sparsified)
+            # initialisation left there; their outgoing weights are still zero, so projecting
+            # their incoming weights now keeps the function unchanged
+            for layer, width in grown.items():
+                self._grown_from.setdefault(layer, width)
+                if layer in self.subspace.anchors:
+                    self.subspace.anchors[layer][width:] = 0
+            self._project(strategy)
+            self.locks.restore_(params)
 
     def frozen_fraction(self) -> dict[str, float]:
         return self.locks.frozen_fraction()
@@ -122,11 +176,11 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     def after_update(self, strategy, **kwargs):
         self._steps += 1
-        project = self.uses_subspace and self._steps % self.project_every == 0
+        project = self.keeps_bases and self._steps % self.project_every == 0
         if project or self.locks.active:
             with timed(self.timings, "gating"):
                 if project:
-                    self.subspace.project_(strategy.model, strategy.optimizer)
+                    self._project(strategy)
                 self.locks.restore_(self._params(strategy))
 
     def after_training_iteration(self, strategy, **kwargs):
@@ -143,17 +197,26 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 scores = importance_scores(strategy.model, batches, strategy._criterion,
                                            kind=self.importance)
                 self.locks.freeze(params, scores, self.freeze_ratio)
-            if self.uses_subspace:
-                self.subspace.update(strategy.model, [x for x, _ in batches])
+            if self.keeps_bases and batches:
+                inputs = [x for x, _ in batches]
+                self.subspace.update(strategy.model, inputs)
+                self._head = output_layer(strategy.model, inputs[-1])
+                self._seen.update(int(c) for _, y in batches for c in torch.unique(y))
+                self._seen.update(getattr(strategy.experience, "classes_in_this_experience", ()))
         self._batches.clear()
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"locks": self.locks.state_dict(), "subspace": self.subspace.state_dict(),
-                "timings": dict(self.timings), "steps": self._steps}
+                "timings": dict(self.timings), "steps": self._steps,
+                "grown_from": dict(self._grown_from), "seen": sorted(self._seen),
+                "head": self._head}
 
     def load_state_dict(self, state: dict) -> None:
         self.locks.load_state_dict(state["locks"])
         self.subspace.load_state_dict(state["subspace"])
         self.timings = dict(state["timings"])
         self._steps = state["steps"]
+        self._grown_from = dict(state["grown_from"])
+        self._seen = set(state["seen"])
+        self._head = state["head"]

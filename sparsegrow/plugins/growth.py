@@ -27,6 +27,7 @@ from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.plugins.compat import check_plugins, follow_growth
 from sparsegrow.protection.masks import ParamLocks
+from sparsegrow.protection.room import units_for_room
 
 OPS = {"widen": INITIALIZERS, "deepen": ("random", "identity"), "branch": ("random",)}
 _BASIS_INITS = ("random", "zero_out", "on_data")
@@ -53,6 +54,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     :param layers: ``"auto"`` or a list of layer names. ``auto``: for widen every expandable
         producer; for deepen/branch the last expandable producer (one new layer per event);
         chosen at the first growth event and kept.
+    :param min_free: with subspace protection, also grow each producer enough that its
+        consumer keeps at least this fraction of its input dimensions unprotected (0 = off):
+        growth then appears where protection has used up the room (:mod:`..protection.room`).
     :param growth_batches: number of last training minibatches used by data-driven growth.
     :param seed: seed of the random parts of initialisation (the global RNG is not used).
     """
@@ -62,7 +66,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def __init__(self, *, op: str = "widen", init: str = "on_data", grow_at: float = 0.75,
                  units: int | None = None, energy: float = 0.9, max_ratio: float = 0.25,
                  min_units: int = 0, init_density: float = 1.0, layers="auto",
-                 growth_batches: int = 4, seed: int = 0):
+                 min_free: float = 0.0, growth_batches: int = 4, seed: int = 0):
         super().__init__()
         choice("op", op, tuple(OPS))
         choice(f"init for op '{op}'", init, OPS[op])
@@ -86,6 +90,10 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self.energy = fraction("energy", energy)
         self.max_ratio, self.min_units = float(max_ratio), min_units
         self.init_density = fraction("init_density", init_density, low_open=True)
+        self.min_free = fraction("min_free", min_free)
+        if self.min_free >= 1.0:
+            raise ConfigError(f"min_free must be below 1 (a fully free input cannot be kept "
+                              f"by growth), got {min_free!r}")
         self.layers = layers if layers == "auto" else list(layers)
         self.seed = seed
         self.protection = None          # set by SparseGrowPlugin, or found in before_training
@@ -183,6 +191,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                                         max_ratio=self.max_ratio)
         else:
             sizes = {name: self.units for name in names}
+        if self.min_free > 0 and self.protection is not None:
+            for name, units in self._room_sizes(grower, names).items():
+                sizes[name] = max(sizes[name], units)
         bases = None
         if self.protection is not None and self.init in _BASIS_INITS:
             bases = self.protection.growth_bases(names) or None
@@ -193,6 +204,21 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             return {}
         # masks have the producer's final shape (True where an entry may be non-zero)
         return {f"{producer}.weight": ~mask for producer, mask in masks.items()}
+
+    def _room_sizes(self, grower, names) -> dict[str, int]:
+        """Units per producer that give its consumer ``min_free`` of free input room."""
+        protected = self.protection.subspace_dims()
+        sizes = {}
+        for name in names:
+            pair = grower.pair(name)
+            consumer = grower.model.get_submodule(pair.consumer)
+            per_unit = pair.spatial
+            if isinstance(consumer, torch.nn.Conv2d):
+                per_unit *= consumer.kernel_size[0] * consumer.kernel_size[1]
+            sizes[name] = units_for_room(consumer.weight[0].numel(),
+                                         protected.get(pair.consumer, 0), self.min_free,
+                                         per_unit=per_unit)
+        return sizes
 
     # -- callbacks -------------------------------------------------------------------------
     def before_training(self, strategy, **kwargs):

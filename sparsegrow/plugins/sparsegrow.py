@@ -48,6 +48,11 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param subspace_energy: energy of each layer's input-subspace basis (subspace gating): a
         number, or {layer name: fraction} with an optional ``default``.
     :param project_every: optimizer steps between subspace restores (1 = exact projection).
+    :param min_free: also grow each producer so that its consumer keeps at least this fraction
+        of its input dimensions outside the protected subspace (0 = off; subspace gating).
+    :param isolate_growth: keep new units' incoming weights orthogonal to the old inputs during
+        training, in every gating mode (see :class:`FreezingPlugin`).
+    :param protect_unseen_classes: also protect output rows of classes not trained yet.
     :param layers: ``"auto"`` (every expandable layer) or a list of producer names.
     :param growth: switch growth on/off.
     :param freezing: switch the protection (masks/subspace) on/off.
@@ -61,26 +66,34 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  min_units: int = 0, units: int | None = None, init: str = "on_data",
                  init_density: float = 0.5, importance: str = "taylor",
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
-                 subspace_energy: float | dict = 0.9, project_every: int = 100, layers="auto",
-                 growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0):
+                 subspace_energy: float | dict = 0.9, project_every: int = 100,
+                 min_free: float = 0.0, isolate_growth: bool = True,
+                 protect_unseen_classes: bool = False, layers="auto", growth: bool = True,
+                 freezing: bool = True, batches: int = 4, seed: int = 0):
         super().__init__()
         if not (growth or freezing):
             raise ConfigError("SparseGrowPlugin with growth: false and freezing: false does "
                               "nothing; switch one of them on or remove the plugin")
         self.growth = GrowthPlugin(op="widen", init=init, grow_at=grow_at, units=units,
                                    energy=energy, max_ratio=max_ratio, min_units=min_units,
-                                   init_density=init_density, layers=layers,
+                                   init_density=init_density, layers=layers, min_free=min_free,
                                    growth_batches=batches, seed=seed) if growth else None
         self.freezing = FreezingPlugin(importance=importance, freeze_ratio=freeze_ratio,
                                        gate_topk=gate_topk, gating=gating,
                                        energy=subspace_energy, project_every=project_every,
-                                       importance_batches=batches) if freezing else None
+                                       importance_batches=batches,
+                                       isolate_growth=isolate_growth and growth,
+                                       protect_unseen_classes=protect_unseen_classes,
+                                       ) if freezing else None
         if growth and freezing and init == "net2wider" and gating != "mask":
             # subspace gating initialises new units in the complement of old inputs; a copy of
             # an existing unit cannot be there
             raise ConfigError(f"init net2wider copies existing units, which cannot be "
                               f"orthogonal to earlier inputs: use gating 'mask' with it, "
                               f"not {gating!r}")
+        if growth and freezing and init == "net2wider" and isolate_growth:
+            raise ConfigError("init net2wider copies existing units, which cannot be kept "
+                              "orthogonal to earlier inputs: set isolate_growth: false with it")
         if self.growth is not None:
             self.growth.protection = self.freezing
         self.grows_model = growth

@@ -103,6 +103,13 @@ def _matrix(module: nn.Module, tensors: tuple[torch.Tensor, torch.Tensor | None]
     return m if bias is None else torch.cat([m, bias.reshape(-1, 1)], 1)
 
 
+def _masked(delta: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """``delta`` with the rows not marked in ``keep`` zeroed (those rows stay as they are)."""
+    if keep is None:
+        return delta
+    return delta * keep.to(device=delta.device, dtype=delta.dtype).unsqueeze(1)
+
+
 def _write(tensors, delta: torch.Tensor) -> None:
     weight, bias = tensors
     cols = weight[0].numel()
@@ -229,16 +236,24 @@ class SubspaceMemory:
         return changed
 
     @torch.no_grad()
-    def project_(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
+    def project_(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
+                 rows: dict[str, torch.Tensor] | None = None) -> None:
         """Restore M·B = anchor in every protected layer and project the optimizer's linear
-        state (momentum, Adam's first moment) onto the complement of the bases."""
+        state (momentum, Adam's first moment) onto the complement of the bases.
+
+        :param rows: restrict the protection to these layers and, in each, to the output rows
+            marked True (a bool vector); ``None`` protects every row of every layer.
+        """
         layers = self.layers(model)
         for name, basis in self.bases.items():
+            keep = None if rows is None else rows.get(name)
+            if rows is not None and (keep is None or not bool(keep.any())):
+                continue
             m = layers[name]
             basis = basis.to(m.weight.dtype)
             tensors = (m.weight, m.bias)
             delta = (_matrix(m, tensors) @ basis - self.anchors[name]) @ basis.T
-            _write(tensors, delta)
+            _write(tensors, _masked(delta, keep))
             if optimizer is None:
                 continue
             for key in LINEAR_STATE:
@@ -246,7 +261,7 @@ class SubspaceMemory:
                 if states[0] is None or (m.bias is not None and states[1] is None):
                     continue
                 state = (states[0], states[1] if m.bias is not None else None)
-                _write(state, (_matrix(m, state) @ basis) @ basis.T)
+                _write(state, _masked((_matrix(m, state) @ basis) @ basis.T, keep))
 
     def input_basis(self, name: str) -> torch.Tensor | None:
         """Orthonormal basis of the old inputs of layer ``name`` in its weight's input space

@@ -177,7 +177,10 @@ def test_net2wider_combinations_that_cannot_work_fail_at_construction():
         SparseGrowPlugin(init="net2wider", units=4, gating="mask")
     with pytest.raises(ConfigError, match="use gating 'mask'"):
         SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="subspace")
-    SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask")
+    with pytest.raises(ConfigError, match="set isolate_growth: false"):
+        SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask")
+    SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask",
+                     isolate_growth=False)
 
 
 class _ToFloat64(nn.Module):
@@ -208,8 +211,74 @@ def test_new_parameters_state_and_masks_follow_the_models_device_and_dtype(devic
     tensors += [t for p in model.parameters() for t in optimizer.state[p].values()
                 if torch.is_tensor(t) and t.dim() > 0]
     subspace = sg.freezing.subspace
-    assert bool(subspace.bases) == (gating == "subspace")
+    assert subspace.bases   # subspace gating, or mask gating keeping the new units isolated
     tensors += list(subspace.bases.values()) + list(subspace.anchors.values())
     assert all(t.dtype == torch.float64 and t.device.type == device for t in tensors)
     masks = list(sg.freezing.locks.frozen.values())   # frozen entries, or the sparse init's zeros
     assert masks and all(m.dtype == torch.bool and m.device.type == device for m in masks)
+
+
+def _train(plugin, stream, model, *, lr=0.1):
+    torch.manual_seed(0)
+    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=lr,
+                                                            momentum=0.9),
+                     train_mb_size=16, train_epochs=2, plugins=[plugin],
+                     evaluator=quiet_evaluator())
+    return strategy
+
+
+def test_isolated_new_units_stay_orthogonal_to_old_inputs_under_masks():
+    stream = synthetic_stream(n_experiences=3)
+    model = mlp()
+    sg = SparseGrowPlugin(gating="mask", min_units=3, init_density=1.0)   # dense: exact
+    strategy = _train(sg, stream, model)
+    strategy.train(stream.train_stream[0])
+    old = sg.freezing.subspace.bases["1"].shape[1]        # exp 1's input directions of fc1
+    strategy.train(stream.train_stream[1])
+    layer = model[1]
+    assert layer.out_features > 16
+    new_rows = torch.cat([layer.weight[16:], layer.bias[16:, None]], 1).detach()
+    on_old = new_rows @ sg.freezing.subspace.bases["1"][:, :old]
+    assert new_rows.abs().max() > 0.05                   # the new units trained ...
+    assert on_old.abs().max() < 1e-5                     # ... and stay silent on old inputs
+
+
+def test_min_free_grows_until_the_consumer_has_that_much_free_input():
+    stream = synthetic_stream(n_experiences=3)
+    sg = SparseGrowPlugin(subspace_energy=0.999, min_free=0.5, max_ratio=0.0)
+    strategy = _train(sg, stream, mlp())
+    for exp in stream.train_stream:
+        strategy.train(exp)
+    events = sg.growth.history
+    assert events
+    for event in events:
+        for op in event["operations"]:
+            consumer_columns = event["widths"][op["layer"]]       # after the widening
+            protected = event["subspace_dims"][op["consumer"]]
+            assert op["units"] > 0
+            assert (consumer_columns - protected) / consumer_columns >= 0.5
+            # and no more than needed: one unit fewer would leave less than half free
+            assert (consumer_columns - 1 - protected) / (consumer_columns - 1) < 0.5
+
+
+def test_output_rows_of_unseen_classes_are_free_and_seen_rows_protected():
+    stream = synthetic_stream(scenario="class", n_experiences=3)
+    moved = {}
+    for protect in (False, True):
+        model = mlp(n_out=6)
+        sg = SparseGrowPlugin(growth=False, protect_unseen_classes=protect)
+        strategy = _train(sg, stream, model)
+        strategy.train(stream.train_stream[0])
+        basis = sg.freezing.subspace.bases["5"]                # the head's old inputs
+        head = model[5]
+
+        def response():
+            return torch.cat([head.weight, head.bias[:, None]], 1).detach() @ basis
+
+        before = response()
+        strategy.train(stream.train_stream[1])
+        moved[protect] = (response() - before).abs().max(1).values
+    free, protected = moved[False], moved[True]
+    assert free[:2].max() < 1e-5 and protected[:2].max() < 1e-5   # classes 0, 1: protected
+    assert free[2:4].min() > 0.1                                   # classes 2, 3 learned freely
+    assert protected[2:].max() < 1e-5                              # anchored when protected

@@ -103,3 +103,29 @@ def test_energy_of_an_enclosing_module_covers_its_layers_and_unknown_names_fail(
     with pytest.raises(SparseGrowError, match=r"names layer 'hed', which is not a protected "
                                               r"layer of the model \(those are: 0, 2.0\)"):
         typo.update(model, [x])
+
+
+def test_projection_restricted_to_rows_leaves_the_other_rows_untouched():
+    torch.manual_seed(0)
+    layer = nn.Sequential(nn.Linear(8, 4))
+    x = torch.randn(64, 3) @ torch.randn(3, 8)              # old inputs span 3 dimensions
+    mem = SubspaceMemory(energy=0.9999)
+    mem.update(layer, [x])
+    before = layer(x).detach().clone()
+    with torch.no_grad():
+        layer[0].weight.add_(torch.randn(4, 8))
+        layer[0].bias.add_(1.0)
+    moved = layer[0].weight.detach().clone(), layer[0].bias.detach().clone()
+    keep = torch.tensor([True, False, True, False])
+    mem.project_(layer, rows={"0": keep})
+    after = layer(x).detach()
+    # protected rows answer old inputs as before; the others are bit-identical to their change
+    torch.testing.assert_close(after[:, keep], before[:, keep], atol=1e-4, rtol=0)
+    assert torch.equal(layer[0].weight[~keep], moved[0][~keep])
+    assert torch.equal(layer[0].bias[~keep], moved[1][~keep])
+    # a layer not named in rows is not protected at all
+    with torch.no_grad():
+        layer[0].weight.add_(1.0)
+    snapshot = layer[0].weight.detach().clone()
+    mem.project_(layer, rows={})
+    assert torch.equal(layer[0].weight, snapshot)
