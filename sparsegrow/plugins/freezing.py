@@ -21,6 +21,7 @@ from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.subspace import SubspaceMemory
 
 GATINGS = ("mask", "subspace", "both")
+HEAD_PROTECTION = ("auto", "all", "seen", "none")
 
 
 class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
@@ -49,15 +50,18 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         complement of the old inputs' subspace during training, in every gating mode (with
         ``mask`` a subspace memory is kept for that alone), so that new units stay silent on
         old inputs and their outgoing weights cannot move old predictions.
-    :param protect_unseen_classes: also protect the output rows of classes no experience has
-        shown yet (False: a row is protected once its class has been trained; see
+    :param head: subspace protection of the output layer: ``all`` rows, the rows of classes
+        ``seen`` so far (a row joins once its class has been trained), ``none``, or ``auto``:
+        ``seen`` until an experience brings classes not seen before, ``none`` from then on (a
+        class-incremental stream: the head must be recalibrated between old and new classes,
+        which replay does and a frozen response to old inputs forbids; see
         :mod:`sparsegrow.protection.classes`).
     """
 
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
                  gate_topk: float = 1.0, gating: str = "mask", energy: float | dict = 0.9,
                  project_every: int = 100, importance_batches: int = 4,
-                 isolate_growth: bool = False, protect_unseen_classes: bool = False):
+                 isolate_growth: bool = False, head: str = "auto"):
         super().__init__()
         choice("importance", importance, SCORES)
         choice("gating", gating, GATINGS)
@@ -74,12 +78,14 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         except ValueError as err:
             raise ConfigError(str(err)) from None
         self.isolate_growth = bool(isolate_growth)
-        self.protect_unseen_classes = bool(protect_unseen_classes)
+        choice("head", head, HEAD_PROTECTION)
+        self.head = head
+        self._class_incremental = False         # an experience brought classes not seen before
         self.timings: dict[str, float] = {"importance": 0.0, "gating": 0.0}
         self._grown_from: dict[str, int] = {}   # layer → first row added by growth
         self._widths: dict[str, int] = {}       # layer widths right before a growth event
         self._seen: set[int] = set()            # classes of the experiences trained so far
-        self._head: str | None = None           # the output layer (found on data)
+        self._output_layer: str | None = None           # the output layer (found on data)
         self._batches = RecentBatches(importance_batches)
         self._steps = 0
 
@@ -100,12 +106,16 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         """The output rows the subspace protection covers (None: all rows of all layers)."""
         layers = {n: m for n, m in model.named_modules() if n in self.subspace.bases}
         if self.uses_subspace:
-            if self._head not in layers or self.protect_unseen_classes:
+            policy = self.head
+            if policy == "auto":
+                policy = "none" if self._class_incremental else "seen"
+            if self._output_layer not in layers or policy == "all":
                 return None
             rows = {n: torch.ones(m.weight.shape[0], dtype=torch.bool, device=m.weight.device)
                     for n, m in layers.items()}
-            head = layers[self._head].weight
-            rows[self._head] = seen_rows(head.shape[0], self._seen, device=head.device)
+            head = layers[self._output_layer].weight
+            rows[self._output_layer] = (seen_rows(head.shape[0], self._seen, device=head.device)
+                                if policy == "seen" else torch.zeros_like(rows[self._output_layer]))
             return rows
         # masks protect the old rows; the subspace keeps only the grown units silent
         return {n: torch.arange(layers[n].weight.shape[0], device=layers[n].weight.device) >= start
@@ -165,6 +175,9 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     # -- callbacks -------------------------------------------------------------------------
     def before_training_exp(self, strategy, **kwargs):
+        classes = getattr(strategy.experience, "classes_in_this_experience", None) or ()
+        if self._seen and any(int(c) not in self._seen for c in classes):
+            self._class_incremental = True
         self.locks.sync(self._params(strategy))
         self.subspace.sync(strategy.model)
         self._batches.clear()
@@ -200,7 +213,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             if self.keeps_bases and batches:
                 inputs = [x for x, _ in batches]
                 self.subspace.update(strategy.model, inputs)
-                self._head = output_layer(strategy.model, inputs[-1])
+                self._output_layer = output_layer(strategy.model, inputs[-1])
                 self._seen.update(int(c) for _, y in batches for c in torch.unique(y))
                 self._seen.update(getattr(strategy.experience, "classes_in_this_experience", ()))
         self._batches.clear()
@@ -210,7 +223,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         return {"locks": self.locks.state_dict(), "subspace": self.subspace.state_dict(),
                 "timings": dict(self.timings), "steps": self._steps,
                 "grown_from": dict(self._grown_from), "seen": sorted(self._seen),
-                "head": self._head}
+                "output_layer": self._output_layer, "class_incremental": self._class_incremental}
 
     def load_state_dict(self, state: dict) -> None:
         self.locks.load_state_dict(state["locks"])
@@ -219,4 +232,5 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._steps = state["steps"]
         self._grown_from = dict(state["grown_from"])
         self._seen = set(state["seen"])
-        self._head = state["head"]
+        self._output_layer = state["output_layer"]
+        self._class_incremental = state["class_incremental"]

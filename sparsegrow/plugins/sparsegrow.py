@@ -52,7 +52,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         of its input dimensions outside the protected subspace (0 = off; subspace gating).
     :param isolate_growth: keep new units' incoming weights orthogonal to the old inputs during
         training, in every gating mode (see :class:`FreezingPlugin`).
-    :param protect_unseen_classes: also protect output rows of classes not trained yet.
+    :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
+        ``none`` (see :class:`FreezingPlugin`).
     :param layers: ``"auto"`` (every expandable layer) or a list of producer names.
     :param growth: switch growth on/off.
     :param freezing: switch the protection (masks/subspace) on/off.
@@ -68,7 +69,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
                  subspace_energy: float | dict = 0.9, project_every: int = 100,
                  min_free: float = 0.0, isolate_growth: bool = True,
-                 protect_unseen_classes: bool = False, layers="auto", growth: bool = True,
+                 head: str = "auto", layers="auto", growth: bool = True,
                  freezing: bool = True, batches: int = 4, seed: int = 0):
         super().__init__()
         if not (growth or freezing):
@@ -83,7 +84,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                                        energy=subspace_energy, project_every=project_every,
                                        importance_batches=batches,
                                        isolate_growth=isolate_growth and growth,
-                                       protect_unseen_classes=protect_unseen_classes,
+                                       head=head,
                                        ) if freezing else None
         if growth and freezing and init == "net2wider" and gating != "mask":
             # subspace gating initialises new units in the complement of old inputs; a copy of

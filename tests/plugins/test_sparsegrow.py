@@ -218,7 +218,7 @@ def test_new_parameters_state_and_masks_follow_the_models_device_and_dtype(devic
     assert masks and all(m.dtype == torch.bool and m.device.type == device for m in masks)
 
 
-def _train(plugin, stream, model, *, lr=0.1):
+def _sgd_strategy(plugin, stream, model, *, lr=0.1):
     torch.manual_seed(0)
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=lr,
                                                             momentum=0.9),
@@ -231,7 +231,7 @@ def test_isolated_new_units_stay_orthogonal_to_old_inputs_under_masks():
     stream = synthetic_stream(n_experiences=3)
     model = mlp()
     sg = SparseGrowPlugin(gating="mask", min_units=3, init_density=1.0)   # dense: exact
-    strategy = _train(sg, stream, model)
+    strategy = _sgd_strategy(sg, stream, model)
     strategy.train(stream.train_stream[0])
     old = sg.freezing.subspace.bases["1"].shape[1]        # exp 1's input directions of fc1
     strategy.train(stream.train_stream[1])
@@ -246,7 +246,7 @@ def test_isolated_new_units_stay_orthogonal_to_old_inputs_under_masks():
 def test_min_free_grows_until_the_consumer_has_that_much_free_input():
     stream = synthetic_stream(n_experiences=3)
     sg = SparseGrowPlugin(subspace_energy=0.999, min_free=0.5, max_ratio=0.0)
-    strategy = _train(sg, stream, mlp())
+    strategy = _sgd_strategy(sg, stream, mlp())
     for exp in stream.train_stream:
         strategy.train(exp)
     events = sg.growth.history
@@ -261,24 +261,43 @@ def test_min_free_grows_until_the_consumer_has_that_much_free_input():
             assert (consumer_columns - 1 - protected) / (consumer_columns - 1) < 0.5
 
 
-def test_output_rows_of_unseen_classes_are_free_and_seen_rows_protected():
+def _head_response_moves(head_policy, stream):
+    """How far each output row's response on the first experience's inputs moves while the
+    second experience trains (max over the head's old-input basis)."""
+    model = mlp(n_out=6)
+    sg = SparseGrowPlugin(growth=False, head=head_policy)
+    strategy = _sgd_strategy(sg, stream, model)
+    strategy.train(stream.train_stream[0])
+    basis = sg.freezing.subspace.bases["5"]
+    head = model[5]
+
+    def response():
+        return torch.cat([head.weight, head.bias[:, None]], 1).detach() @ basis
+
+    before = response()
+    strategy.train(stream.train_stream[1])
+    return (response() - before).abs().max(1).values
+
+
+def test_head_protection_policies_on_a_class_incremental_stream():
     stream = synthetic_stream(scenario="class", n_experiences=3)
-    moved = {}
-    for protect in (False, True):
-        model = mlp(n_out=6)
-        sg = SparseGrowPlugin(growth=False, protect_unseen_classes=protect)
-        strategy = _train(sg, stream, model)
-        strategy.train(stream.train_stream[0])
-        basis = sg.freezing.subspace.bases["5"]                # the head's old inputs
-        head = model[5]
+    protected = _head_response_moves("all", stream)
+    seen = _head_response_moves("seen", stream)
+    auto = _head_response_moves("auto", stream)
+    assert protected.max() < 1e-5                        # every row anchored
+    assert seen[:2].max() < 1e-5                         # classes 0, 1 anchored ...
+    assert seen[2:4].min() > 0.1                         # ... classes 2, 3 learned freely
+    assert auto[:2].min() > 0.01                         # new classes arrived: head released
 
-        def response():
-            return torch.cat([head.weight, head.bias[:, None]], 1).detach() @ basis
 
-        before = response()
-        strategy.train(stream.train_stream[1])
-        moved[protect] = (response() - before).abs().max(1).values
-    free, protected = moved[False], moved[True]
-    assert free[:2].max() < 1e-5 and protected[:2].max() < 1e-5   # classes 0, 1: protected
-    assert free[2:4].min() > 0.1                                   # classes 2, 3 learned freely
-    assert protected[2:].max() < 1e-5                              # anchored when protected
+def test_head_auto_keeps_the_head_protected_on_a_domain_incremental_stream():
+    stream = synthetic_stream(n_experiences=3)           # 4 classes in every experience
+    model = mlp()
+    sg = SparseGrowPlugin(growth=False)
+    strategy = _sgd_strategy(sg, stream, model)
+    strategy.train(stream.train_stream[0])
+    basis = sg.freezing.subspace.bases["5"]
+    before = torch.cat([model[5].weight, model[5].bias[:, None]], 1).detach() @ basis
+    strategy.train(stream.train_stream[1])
+    after = torch.cat([model[5].weight, model[5].bias[:, None]], 1).detach() @ basis
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
