@@ -16,12 +16,17 @@ from avalanche.core import SupervisedPlugin
 from sparsegrow.errors import ConfigError
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.protection.importance import SCORES, importance_scores
-from sparsegrow.protection.classes import output_layer, seen_rows
+from sparsegrow.protection.classes import is_class_incremental, output_layer, seen_rows
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.subspace import SubspaceMemory
 
 GATINGS = ("mask", "subspace", "both")
 HEAD_PROTECTION = ("auto", "all", "seen", "none")
+# Subspace defaults per kind of stream, chosen on validation splits (RESULTS.md tables 2b, 3a):
+# a class-incremental stream needs room in the hidden layers for the new classes' features and
+# restores often enough that the free head never trains against drift that a restore undoes.
+STREAM_DEFAULTS = {"domain": {"energy": 0.9, "project_every": 100},
+                   "class": {"energy": 0.3, "project_every": 10}}
 
 
 class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
@@ -41,9 +46,13 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         subspaces of earlier experiences, no masks) or ``both``.
     :param energy: fraction of the input sample's energy a layer's subspace basis keeps; a
         number for every layer or {layer name: fraction} with an optional ``default``.
+        ``None``: 0.9 on a domain-incremental stream, 0.3 on a class-incremental one
+        (:data:`STREAM_DEFAULTS`; the kind of stream is read from Avalanche's record of the
+        classes of each experience at the first experience).
     :param project_every: with subspace gating, restore the protected subspace every this many
         optimizer steps (1 = exact projected-gradient training; larger is cheaper and still
-        exact at the end of the experience and at growth events).
+        exact at the end of the experience and at growth events). ``None``: 100 on a
+        domain-incremental stream, 10 on a class-incremental one.
     :param importance_batches: number of last training minibatches of an experience used to
         score importance and to sample the layers' inputs.
     :param isolate_growth: keep the incoming weights of units added by growth in the
@@ -59,14 +68,19 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     """
 
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
-                 gate_topk: float = 1.0, gating: str = "mask", energy: float | dict = 0.9,
-                 project_every: int = 100, importance_batches: int = 4,
+                 gate_topk: float = 1.0, gating: str = "mask", energy: float | dict | None = None,
+                 project_every: int | None = None, importance_batches: int = 4,
                  isolate_growth: bool = False, head: str = "auto"):
         super().__init__()
         choice("importance", importance, SCORES)
         choice("gating", gating, GATINGS)
-        if not isinstance(project_every, int) or project_every < 1:
+        if project_every is not None and (not isinstance(project_every, int)
+                                          or project_every < 1):
             raise ConfigError(f"project_every must be a positive integer, got {project_every!r}")
+        # None: the stream's default (STREAM_DEFAULTS), resolved at the first experience
+        self._given = {"energy": energy is not None, "project_every": project_every is not None}
+        energy = STREAM_DEFAULTS["domain"]["energy"] if energy is None else energy
+        project_every = project_every or STREAM_DEFAULTS["domain"]["project_every"]
         self.importance = importance
         self.freeze_ratio = fraction("freeze_ratio", freeze_ratio)
         self.gate_topk = fraction("gate_topk", gate_topk, low_open=True)
@@ -81,6 +95,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         choice("head", head, HEAD_PROTECTION)
         self.head = head
         self._class_incremental = False         # an experience brought classes not seen before
+        self._stream: str | None = None         # "class" or "domain", known at the first experience
         self.timings: dict[str, float] = {"importance": 0.0, "gating": 0.0}
         self._grown_from: dict[str, int] = {}   # layer → first row added by growth
         self._widths: dict[str, int] = {}       # layer widths right before a growth event
@@ -175,6 +190,14 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     # -- callbacks -------------------------------------------------------------------------
     def before_training_exp(self, strategy, **kwargs):
+        if self._stream is None:
+            self._stream = "class" if is_class_incremental(strategy.experience) else "domain"
+            if self._stream == "class":
+                self._class_incremental = True
+                if not self._given["energy"]:
+                    self.subspace.energy = STREAM_DEFAULTS["class"]["energy"]
+                if not self._given["project_every"]:
+                    self.project_every = STREAM_DEFAULTS["class"]["project_every"]
         classes = getattr(strategy.experience, "classes_in_this_experience", None) or ()
         if self._seen and any(int(c) not in self._seen for c in classes):
             self._class_incremental = True
@@ -223,7 +246,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         return {"locks": self.locks.state_dict(), "subspace": self.subspace.state_dict(),
                 "timings": dict(self.timings), "steps": self._steps,
                 "grown_from": dict(self._grown_from), "seen": sorted(self._seen),
-                "output_layer": self._output_layer, "class_incremental": self._class_incremental}
+                "output_layer": self._output_layer, "class_incremental": self._class_incremental,
+                "stream": self._stream, "project_every": self.project_every}
 
     def load_state_dict(self, state: dict) -> None:
         self.locks.load_state_dict(state["locks"])
@@ -234,3 +258,5 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._seen = set(state["seen"])
         self._output_layer = state["output_layer"]
         self._class_incremental = state["class_incremental"]
+        self._stream = state["stream"]
+        self.project_every = state["project_every"]

@@ -31,8 +31,10 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     ``subspace_energy=0.9`` 90.66 (0.85: 90.01, 0.95: 90.62, 0.97: 88.31; more energy trades LA
     for BWT), ``project_every=100`` (20: 90.67, the same for 5× the restores; 1000: 90.26; 1:
     90.13 at 2.3× the training time). Composed with ``LwFPlugin(alpha=0.5, temperature=2)``
-    it forgets about half as much (92.30). Class-incremental streams with replay want the head
-    left free: ``subspace_energy={"default": 0.3, "head": 0.0}, project_every=10`` (README).
+    it forgets about half as much (92.30). On a class-incremental stream (detected at the first
+    experience) the defaults become those that won the validation search with replay
+    (`experiments/tune_split_mnist_5_replay.yaml`): hidden-layer energy 0.3, the head left free,
+    restores every 10 steps (see :class:`FreezingPlugin`).
 
     :param grow_at: fraction of each experience's iterations after which to grow (0.75 = late).
     :param energy: spectrum energy of M that sets the number of new units per layer.
@@ -45,9 +47,11 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param freeze_ratio: fraction of free entries frozen per tensor at each experience's end.
     :param gate_topk: fraction of free entries with the largest |gradient| updated per step.
     :param gating: ``mask``, ``subspace`` or ``both``.
-    :param subspace_energy: energy of each layer's input-subspace basis (subspace gating): a
+    :param subspace_energy: energy of each layer's input-subspace basis (subspace gating;
+        ``None``: 0.9, or 0.3 on a class-incremental stream): a
         number, or {layer name: fraction} with an optional ``default``.
-    :param project_every: optimizer steps between subspace restores (1 = exact projection).
+    :param project_every: optimizer steps between subspace restores (1 = exact projection;
+        ``None``: 100, or 10 on a class-incremental stream).
     :param min_free: also grow each producer so that its consumer keeps at least this fraction
         of its input dimensions outside the protected subspace (0 = off; subspace gating).
     :param isolate_growth: keep new units' incoming weights orthogonal to the old inputs during
@@ -67,7 +71,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  min_units: int = 0, units: int | None = None, init: str = "on_data",
                  init_density: float = 0.5, importance: str = "taylor",
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
-                 subspace_energy: float | dict = 0.9, project_every: int = 100,
+                 subspace_energy: float | dict | None = None, project_every: int | None = None,
                  min_free: float = 0.0, isolate_growth: bool = True,
                  head: str = "auto", layers="auto", growth: bool = True,
                  freezing: bool = True, batches: int = 4, seed: int = 0):

@@ -38,3 +38,14 @@ def seen_rows(n_rows: int, seen: set[int], *, device=None) -> torch.Tensor:
     if idx:
         rows[idx] = True
     return rows
+
+
+def is_class_incremental(experience) -> bool:
+    """Whether the stream ``experience`` comes from brings different classes in different
+    experiences (False when Avalanche does not record the classes, as for domain streams)."""
+    stream = getattr(experience, "origin_stream", None)
+    try:
+        sets = {frozenset(int(c) for c in e.classes_in_this_experience) for e in stream}
+    except (AttributeError, TypeError):
+        return False
+    return len(sets) > 1

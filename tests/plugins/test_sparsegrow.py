@@ -301,3 +301,15 @@ def test_head_auto_keeps_the_head_protected_on_a_domain_incremental_stream():
     strategy.train(stream.train_stream[1])
     after = torch.cat([model[5].weight, model[5].bias[:, None]], 1).detach() @ basis
     torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
+
+
+def test_stream_kind_sets_the_subspace_defaults_and_explicit_values_win():
+    for scenario, energy, every in (("class", 0.3, 10), ("domain", 0.9, 100)):
+        stream = synthetic_stream(scenario=scenario, n_experiences=2)
+        sg = SparseGrowPlugin(growth=False)
+        _sgd_strategy(sg, stream, mlp()).train(stream.train_stream[0])
+        assert (sg.freezing.subspace.energy, sg.freezing.project_every) == (energy, every)
+    stream = synthetic_stream(scenario="class", n_experiences=2)
+    sg = SparseGrowPlugin(growth=False, subspace_energy=0.8, project_every=7)
+    _sgd_strategy(sg, stream, mlp()).train(stream.train_stream[0])
+    assert (sg.freezing.subspace.energy, sg.freezing.project_every) == (0.8, 7)
