@@ -16,7 +16,7 @@ from pathlib import Path
 from sparsegrow.runner import metrics as M
 from sparsegrow.runner.outputs import markdown_table
 
-from .spec import SECTIONS, LongStream, Performance
+from .spec import SECTIONS, GrowthRows, LongStream, Performance
 
 
 def _summary(results: Path, experiment: str) -> dict | None:
@@ -155,6 +155,35 @@ def _gift_in_train_time(experiment_dir: Path) -> list[str]:
                 and "time_gift_s" not in _read_csv(run / "timeline.csv")[0]:
             out.append(f"{run.parent.name} {run.name}")
     return out
+
+
+def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[float]]:
+    """Per metric, one value per finished seed of ``strategy`` in ``experiment``."""
+    values: dict[str, list[float]] = {k: [] for k in ("acc", "bwt", "la", "params_end",
+                                                       "params_mean")}
+    for run in sorted((results / experiment / strategy).glob("seed*")):
+        if not (run / "metrics.json").is_file():
+            continue
+        metrics = json.loads((run / "metrics.json").read_text())
+        params = [float(r["params"]) for r in _read_csv(run / "timeline.csv")]
+        for key in ("acc", "bwt", "la", "params_end"):
+            values[key].append(metrics[key])
+        values["params_mean"].append(sum(params) / len(params))
+    return values
+
+
+def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
+    lines = [spec.note, "", "| Setting | Experiment | Seeds | ACC (%) | BWT (%) | LA (%) "
+             "| Params (end) | Params (mean) |", "|---|---|---|---|---|---|---|---|"]
+    for label, experiment, strategy in spec.rows:
+        v = growth_row(results, experiment, strategy)
+        if not v["acc"]:
+            lines.append(f"| {label} | {experiment} | 0 (not run yet) | – | – | – | – | – |")
+            continue
+        lines.append(f"| {label} | {experiment} | {len(v['acc'])} | {_fmt(v['acc'])} | "
+                     f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {_fmt(v['params_end'], 1, 0)} | "
+                     f"{_fmt(v['params_mean'], 1, 0)} |")
+    return lines + [""]
 
 
 def _performance_section(results: Path, spec: Performance) -> list[str]:
@@ -332,6 +361,8 @@ def build_report(results: Path = Path("results"), out: Path = Path("RESULTS.md")
             lines += _long_stream_section(results, section)
         elif isinstance(section, Performance):
             lines += _performance_section(results, section)
+        elif isinstance(section, GrowthRows):
+            lines += _growth_section(results, section)
         else:
             lines += [section.note, ""] if section.note else []
             for experiment in section.experiments:

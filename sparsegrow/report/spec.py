@@ -31,6 +31,17 @@ class LongStream:
 
 
 @dataclass(frozen=True)
+class GrowthRows:
+    """What growth adds: each row one strategy of one experiment (label, experiment, strategy),
+    with ACC/BWT/LA, the final parameter count and the mean over the stream of the parameter
+    count after each experience."""
+
+    title: str
+    rows: tuple[tuple[str, str, str], ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Performance:
     """The table of ``sparsegrow bench performance``'s JSON file (under the results folder)."""
 
@@ -78,4 +89,38 @@ SECTIONS = [
     Table("5. Ablations on Permuted MNIST 10", ["ablations_permuted_mnist_10"],
           [*GROWTH, "forgetting", "train_time_s"]),
     Performance("6. Performance", "performance/performance.json"),
+    GrowthRows(
+        "7. What growth adds",
+        (("PMNIST 20, MLP 2×50, strict protection: SparseGrow", "growth_permuted_mnist_20",
+          "sparsegrow_strict"),
+         ("… same plugin, growth: false", "growth_permuted_mnist_20",
+          "sparsegrow_strict_no_growth"),
+         ("… fixed model of SparseGrow's final width (107, 81), growth: false",
+          "growth_permuted_mnist_20_final_width", "sparsegrow_strict_no_growth"),
+         ("PMNIST 50, MLP 2×50, strict protection: SparseGrow", "growth_permuted_mnist_50",
+          "sparsegrow_strict"),
+         ("… same plugin, growth: false", "growth_permuted_mnist_50",
+          "sparsegrow_strict_no_growth"),
+         ("Split MNIST 5 + Replay 500, small CNN: Replay + SparseGrow (defaults)",
+          "split_mnist_5_replay_cnn", "replay_sparsegrow_defaults"),
+         ("… same plugin, growth: false", "split_mnist_5_replay_cnn",
+          "replay_sparsegrow_no_growth"),
+         ("… Replay alone", "split_mnist_5_replay_cnn", "replay"),
+         ("PMNIST 10, MLP 2×400, mask gating: SparseGrow (new units isolated)",
+          "gift_masks_permuted_mnist_10", "sparsegrow_mask"),
+         ("… new units not isolated", "gift_masks_permuted_mnist_10",
+          "sparsegrow_mask_no_isolation"),
+         ("… growth: false", "gift_masks_permuted_mnist_10", "sparsegrow_mask_no_growth"),
+         ("… init random instead of on-data", "gift_masks_permuted_mnist_10",
+          "sparsegrow_mask_init_random"),
+         ("… init zero_out instead of on-data", "gift_masks_permuted_mnist_10",
+          "sparsegrow_mask_init_zero_out"),
+         ("… dense instead of sparse init", "gift_masks_permuted_mnist_10",
+          "sparsegrow_mask_dense"),
+         ("… early growth (grow_at 0) instead of late", "gift_masks_permuted_mnist_10",
+          "sparsegrow_mask_early")),
+        "Test split, mean ± std over the seeds shown. Params (mean): the parameter count after "
+        "each experience, averaged over the stream: what the model cost while it learned. "
+        "Each experiment's command is in its own section above or `sparsegrow run "
+        "experiments/<experiment>.yaml`."),
 ]

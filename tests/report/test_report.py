@@ -102,3 +102,23 @@ def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n<!-- results:start -->\n") and text.endswith("end\n")
     assert "old numbers" not in text and "| … with LA within 2 points of Naive | **met** |" in text
+
+
+def test_growth_rows_read_every_finished_seed_and_average_params_over_the_stream(tmp_path):
+    from sparsegrow.report.build import growth_row
+
+    results = tmp_path / "results"
+    for seed, (acc, params) in enumerate(((0.80, [100, 120, 140]), (0.90, [100, 110, 120]))):
+        run = results / "exp" / "sg" / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps(
+            {"acc": acc, "bwt": -0.01, "la": 0.9, "params_end": params[-1]}))
+        (run / "timeline.csv").write_text(
+            "experience,params\n" + "".join(f"{i},{p}\n" for i, p in enumerate(params)))
+    (results / "exp" / "sg" / "seed2").mkdir()             # started, not finished: left out
+    row = growth_row(results, "exp", "sg")
+    assert row["acc"] == [0.80, 0.90]
+    assert row["params_end"] == [140, 120]
+    assert row["params_mean"] == [120.0, 110.0]
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert "| Setting | Experiment | Seeds |" in text
