@@ -12,6 +12,10 @@ import warnings
 from sparsegrow.errors import SparseGrowError
 
 
+class RunsFailed(Exception):
+    """Some runs of an experiment failed; each was already reported on its own line."""
+
+
 def _run(args) -> None:
     from sparsegrow.config import load_experiment
 
@@ -42,6 +46,13 @@ def _run(args) -> None:
             print(f"  {location}")
     if result.skipped:
         print(f"{len(result.skipped)} run(s) were already finished and were not rerun.")
+    for run in result.missing:      # e.g. being run by another process
+        print(f"not finished yet, left out of the summary: {run}")
+    for line in result.failed:
+        print(f"failed: {line}", file=sys.stderr)
+    if result.failed:
+        raise RunsFailed(f"{len(result.failed)} of {result.n_runs} run(s) failed (lines above); "
+                         f"the summary leaves them out")
 
 
 def _bench(args) -> None:
@@ -87,6 +98,9 @@ def main(argv=None) -> int:
     except SparseGrowError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RunsFailed as err:     # the config was fine: exit 1, not a usage error's 2
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -5,6 +5,9 @@ its presence marks the run finished, and a rerun skips it (its files stay as the
 killed earlier resumes from ``checkpoint.pt`` after its last finished experience, with the
 model's grown shapes replayed, every plugin's state, the optimizer state, the RNG states, the
 strategy clock and everything recorded so far, so that it ends exactly as an uninterrupted run.
+A run whose training diverges (non-finite loss or parameter) stops with a
+:class:`~sparsegrow.errors.DivergenceError` and leaves ``failed.json`` (the reason) beside the
+checkpoint of its last finished experience.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from tqdm import tqdm
 from sparsegrow.config import Plan
 from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters
-from sparsegrow.errors import ConfigError, GrowthError
+from sparsegrow.errors import ConfigError, DivergenceError, GrowthError
 from sparsegrow.runner import checkpoint, metrics
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
                                      make_optimizer, protection, resolve_device,
                                      resolved_container)
+from sparsegrow.runner.divergence import DivergenceGuard
 from sparsegrow.runner.logger import CaptureLogger
-from sparsegrow.runner.outputs import run_metrics, write_run_files
+from sparsegrow.runner.outputs import FAILED, run_metrics, write_failure, write_run_files
 from sparsegrow.runner.shared_arrays import SharedArrays
 
 # Test hook: raise after this experience index has been checkpointed (simulates a kill).
@@ -173,6 +177,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         _same_config(out, yaml.safe_load((out / "config.yaml").read_text()), config)
         return out, False
     out.mkdir(parents=True, exist_ok=True)
+    (out / FAILED).unlink(missing_ok=True)     # an earlier attempt's failure; this one may pass
     base = preset.base.value
     device = resolve_device(training.device.value)
 
@@ -197,7 +202,9 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     else:
         optimizer = make_optimizer(training, model.parameters())
     logger = CaptureLogger()
-    strategy = build_strategy(base=base, model=model, optimizer=optimizer, plugins=plugins,
+    # the guard is not one of the preset's plugins: their checkpointed states stay in order
+    strategy = build_strategy(base=base, model=model, optimizer=optimizer,
+                              plugins=[DivergenceGuard(), *plugins],
                               training=training, device=device, bench=bench, logger=logger)
     state = {"rows": [], "timeline": [], "params_start": params_start,
              "wandb_id": f"{plan.experiment.name}-{strategy_name}-seed{seed}-{os.urandom(3).hex()}"}
@@ -237,7 +244,12 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         for i in range(len(state["rows"]), len(steps)):
             gift_before = _timings(plugins, strategy).get("gift", 0.0)
             start = time.perf_counter()
-            strategy.train(steps[i])
+            try:
+                strategy.train(steps[i])
+            except DivergenceError as err:
+                err = DivergenceError(f"strategy {strategy_name}, seed {seed}, {err}")
+                write_failure(out, str(err))
+                raise err from None
             train_time = time.perf_counter() - start
             timings = _timings(plugins, strategy)
             # the GIFt metric's evaluations at growth are measurement, left out like eval()
