@@ -32,7 +32,7 @@ class ExperimentResult:
 
 
 def run_experiment(plan: Plan) -> ExperimentResult:
-    from sparsegrow.runner.wandb_run import resolve_mode
+    from sparsegrow.logging import resolve_mode
 
     cfg = plan.experiment
     mode = resolve_mode(cfg.logging.wandb.mode.value)

@@ -227,11 +227,15 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
 
     wb = None
     if wandb_mode != "disabled":
-        from sparsegrow.runner.wandb_run import WandbRun
+        from sparsegrow.logging import WandBLogger
 
-        wb = WandbRun(project=plan.experiment.logging.wandb.project, group=plan.experiment.name,
-                      name=f"{strategy_name}-seed{seed}", run_id=state["wandb_id"],
-                      mode=wandb_mode, directory=out.parent.parent, config=config)
+        wb = WandBLogger(project=plan.experiment.logging.wandb.project,
+                         group=plan.experiment.name, name=f"{strategy_name}-seed{seed}",
+                         run_id=state["wandb_id"], mode=wandb_mode, dir=out.parent.parent,
+                         config=config, init_kwargs={"settings": {"silent": True}})
+        if saved is not None and saved.get("wandb_logger"):
+            wb.load_state_dict(saved["wandb_logger"])
+        strategy.evaluator.loggers.append(wb)
         # a resumed run continues the same W&B run id from a new local folder: keep them all
         state.setdefault("wandb", []).append(wb.location)
     n = len(bench.train_stream)
@@ -267,28 +271,28 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                      "growth_events": len(events), "timings": timings,
                      "widths": _widths(model), "protection": protection(plugins)}
             state["timeline"].append(entry)
-            if wb is not None:
-                wb.log_experience(i, row, entry["seen_avg_acc"], entry["params"],
-                                  [e for e in events if e["experience"] == i], entry["protection"])
+            if wb is not None and entry["protection"]:
+                wb.log_values({f"protection/{k}": v for k, v in entry["protection"].items()})
             checkpoint.save(out / CHECKPOINT, {
                 "config": config, "run": state, "model": model.state_dict(),
                 "optimizer": _optimizer_state(model, optimizer),
                 "plugins": _plugin_states(plugins), "growth_events": events,
                 "logger": logger.state_dict(), "clock": _clock_state(strategy),
+                "wandb_logger": None if wb is None else wb.state_dict(),
                 "rng": checkpoint.rng_state()}, shared)
             bar.update(1)
             if fail_after is not None and int(fail_after) == i:
                 raise SimulatedKill(f"{FAIL_AFTER_ENV}={fail_after}: stopped after experience {i}")
     except BaseException:
         if wb is not None:
-            wb.abandon()
+            wb.finish(exit_code=1)
         raise
     finally:
         bar.close()
     events = _growth_events(plugins, logger)
     result = run_metrics(state, events, _peak_memory(device), strategy=strategy_name, seed=seed)
     if wb is not None:
-        wb.finish(state["rows"], events, result)
+        wb.finish(summary=result)
         result["wandb"] = state["wandb"]
     write_run_files(out, config=config, state=state, events=events, result=result)
     (out / CHECKPOINT).unlink()
