@@ -130,9 +130,10 @@ def _net2wider(model, pair, m, producer, consumer, n, generator):
         producer.weight[n:] = producer.weight[source]
         if producer.bias is not None:
             producer.bias[n:] = producer.bias[source]
-        for name in pair.between:
-            bn = get_module(model, name)
-            for tensor in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
+        for name in pair.between:  # BatchNorms and depthwise convs: per-channel state
+            module = get_module(model, name)
+            for tensor in (module.weight, module.bias, getattr(module, "running_mean", None),
+                           getattr(module, "running_var", None)):
                 if tensor is not None:
                     tensor[n:] = tensor[source]
         share = torch.bincount(source, minlength=n).to(consumer.weight.dtype) + 1
