@@ -72,13 +72,17 @@ def _heatmap(rows: list[tuple[int, dict[int, float]]], n: int) -> np.ndarray:
     for i, (_, row) in enumerate(rows):
         for j, acc in row.items():
             matrix[i, j] = acc
-    fig = Figure(figsize=(max(4.0, 1.5 + 0.45 * n), max(3.0, 1.2 + 0.35 * len(rows))), dpi=100)
+    size = (min(10.0, max(4.0, 1.5 + 0.45 * n)), min(8.0, max(3.0, 1.2 + 0.35 * len(rows))))
+    fig = Figure(figsize=size, dpi=100)
     ax = fig.subplots()
     im = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     fig.colorbar(im, ax=ax, label="accuracy")
     ax.set_xlabel("evaluated on experience")
     ax.set_ylabel("after training experience")
-    ax.set_yticks(range(len(rows)), [str(k) for k, _ in rows])
+    # at most about 20 labelled ticks per axis
+    ax.set_xticks(range(0, n, -(-n // 20)))
+    shown = range(0, len(rows), -(-len(rows) // 20))
+    ax.set_yticks(shown, [str(rows[i][0]) for i in shown])
     if n <= 12:   # readable cell values only while the cells are large enough
         for (i, j), acc in np.ndenumerate(matrix):
             if not np.isnan(acc):

@@ -5,6 +5,7 @@ from statistics import mean
 
 import pytest
 import torch
+import wandb
 from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
@@ -121,10 +122,12 @@ def test_readme_example_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))   # mode="auto": offline here
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
+    wandb.teardown()   # wandb settles its default folder (./wandb) once per process: here
     monkeypatch.setattr(sys, "argv", [str(EXAMPLE), "--experiences", "2",
                                       "--train-subset", "256"])
-    runpy.run_path(str(EXAMPLE), run_name="__main__")
-    _, records = _offline_run(tmp_path)
+    script = runpy.run_path(str(EXAMPLE), run_name="__main__")
+    run_folder, records = _offline_run(tmp_path)
+    assert run_folder == Path(script["wandb_logger"].location)
     rows = history_rows(records)
     assert [r["trained_exp"] for r in rows if "acc/avg" in r] == [0, 1]
     assert any("growth/GIFt" in r for r in rows)
