@@ -6,20 +6,30 @@ that grew from outside (e.g. the new class rows an ``IncrementalClassifier`` add
 after every plugin's loss term and gradient change (``after_backward``) is in; ``after_update``
 restores locked values after the optimizer step; ``after_training_exp`` scores the experience
 on its last training batches and extends masks and bases.
+
+With subspace gating alone, parameters that no subspace basis covers (a layer that is not a
+Linear/Conv2d, such as LayerNorm, attention's in-projection or a positional embedding, or a
+layer that never runs its own forward) get the best protection that applies to them, frozen
+masks by importance as with ``gating="mask"``, said once in the log; BatchNorms follow the
+``batchnorm`` option (:mod:`sparsegrow.protection.batchnorm`).
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 from avalanche.core import SupervisedPlugin
 
 from sparsegrow.errors import ConfigError
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
+from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm_parameters
 from sparsegrow.protection.importance import SCORES, importance_scores
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.subspace import SubspaceMemory
 
 GATINGS = ("mask", "subspace", "both")
+_log = logging.getLogger(__name__)
 
 
 class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
@@ -44,14 +54,21 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         exact at the end of the experience and at growth events).
     :param importance_batches: number of last training minibatches of an experience used to
         score importance and to sample the layers' inputs.
+    :param batchnorm: BatchNorm treatment: ``free`` (affine parameters and running statistics
+        follow the newest data), ``freeze`` (each channel fixed from the end of the experience
+        it was learned in) or ``cumulative`` (running statistics over all experiences).
     """
 
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
                  gate_topk: float = 1.0, gating: str = "mask", energy: float | dict = 0.9,
-                 project_every: int = 100, importance_batches: int = 4):
+                 project_every: int = 100, importance_batches: int = 4,
+                 batchnorm: str = "free"):
         super().__init__()
         choice("importance", importance, SCORES)
         choice("gating", gating, GATINGS)
+        choice("batchnorm", batchnorm, BATCHNORM)
+        self.batchnorm = BatchNormGuard(batchnorm)
+        self._fallback_said = False
         if not isinstance(project_every, int) or project_every < 1:
             raise ConfigError(f"project_every must be a positive integer, got {project_every!r}")
         self.importance = importance
@@ -86,6 +103,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         if self.uses_subspace:
             self.subspace.project_(strategy.model, strategy.optimizer)
         self.locks.restore_(self._params(strategy))
+        self.batchnorm.restore_(strategy.model)
 
     def growth_bases(self, layers) -> dict[str, torch.Tensor]:
         """Bases of the old inputs of ``layers``, for initialising new units in their
@@ -113,6 +131,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def before_training_exp(self, strategy, **kwargs):
         self.locks.sync(self._params(strategy))
         self.subspace.sync(strategy.model)
+        self.batchnorm.start(strategy.model)
         self._batches.clear()
 
     def before_update(self, strategy, **kwargs):
@@ -128,6 +147,9 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 if project:
                     self.subspace.project_(strategy.model, strategy.optimizer)
                 self.locks.restore_(self._params(strategy))
+        if self.batchnorm.saved:
+            with timed(self.timings, "gating"):
+                self.batchnorm.restore_(strategy.model)
 
     def after_training_iteration(self, strategy, **kwargs):
         self._batches.add(strategy)
@@ -145,15 +167,38 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 self.locks.freeze(params, scores, self.freeze_ratio)
             if self.uses_subspace:
                 self.subspace.update(strategy.model, [x for x, _ in batches])
+                if not self.uses_masks and self.freeze_ratio > 0:
+                    self._freeze_uncovered(strategy, batches)
+        self.batchnorm.end_experience(strategy.model)
         self._batches.clear()
+
+    def _freeze_uncovered(self, strategy, batches) -> None:
+        """Frozen masks for the parameters no subspace basis covers (BatchNorms aside)."""
+        params = self._params(strategy)
+        skip = self.subspace.covered() | batchnorm_parameters(strategy.model)
+        names = [n for n, p in params.items() if p.requires_grad and n not in skip]
+        if not names:
+            return
+        if not self._fallback_said:
+            _log.warning("subspace gating cannot protect %d parameter(s) (%s): they get frozen "
+                         "masks by %s importance instead", len(names),
+                         ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""),
+                         self.importance)
+            self._fallback_said = True
+        self.locks.sync(params)
+        scores = importance_scores(strategy.model, batches, strategy._criterion,
+                                   kind=self.importance, names=names)
+        self.locks.freeze(params, scores, self.freeze_ratio)
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"locks": self.locks.state_dict(), "subspace": self.subspace.state_dict(),
-                "timings": dict(self.timings), "steps": self._steps}
+                "batchnorm": self.batchnorm.state_dict(), "timings": dict(self.timings),
+                "steps": self._steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.locks.load_state_dict(state["locks"])
         self.subspace.load_state_dict(state["subspace"])
+        self.batchnorm.load_state_dict(state["batchnorm"])
         self.timings = dict(state["timings"])
         self._steps = state["steps"]

@@ -48,6 +48,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param subspace_energy: energy of each layer's input-subspace basis (subspace gating): a
         number, or {layer name: fraction} with an optional ``default``.
     :param project_every: optimizer steps between subspace restores (1 = exact projection).
+    :param batchnorm: BatchNorm treatment under protection: ``free``, ``freeze`` or
+        ``cumulative`` (see :mod:`sparsegrow.protection.batchnorm`).
     :param layers: ``"auto"`` (every expandable layer) or a list of producer names.
     :param growth: switch growth on/off.
     :param freezing: switch the protection (masks/subspace) on/off.
@@ -62,7 +64,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  init_density: float = 0.5, importance: str = "taylor",
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
                  subspace_energy: float | dict = 0.9, project_every: int = 100, layers="auto",
-                 growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0):
+                 growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0,
+                 batchnorm: str = "free"):
         super().__init__()
         if not (growth or freezing):
             raise ConfigError("SparseGrowPlugin with growth: false and freezing: false does "
@@ -74,7 +77,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         self.freezing = FreezingPlugin(importance=importance, freeze_ratio=freeze_ratio,
                                        gate_topk=gate_topk, gating=gating,
                                        energy=subspace_energy, project_every=project_every,
-                                       importance_batches=batches) if freezing else None
+                                       importance_batches=batches,
+                                       batchnorm=batchnorm) if freezing else None
         if growth and freezing and init == "net2wider" and gating != "mask":
             # subspace gating initialises new units in the complement of old inputs; a copy of
             # an existing unit cannot be there
