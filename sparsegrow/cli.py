@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment YAML (every strategy × seed)")
     run.add_argument("experiment", help="experiments/<name>.yaml")
-    run.add_argument("overrides", nargs="*", help="key=value overrides, e.g. training.epochs=2")
+    run.add_argument("overrides", nargs="*",
+                     help="key=value overrides, e.g. training.epochs=2 strategy=naive,sparsegrow "
+                          "seed=0,1 strategy.plugins.sparsegrow.subspace_energy=0.95")
     run.set_defaults(func=_run)
     bench = sub.add_parser("bench", help="run a benchmark script of sparsegrow.bench")
     bench.add_argument("name")

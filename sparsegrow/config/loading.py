@@ -3,10 +3,17 @@
 Every problem becomes one :class:`ConfigError` line ``<file>: <key>: <reason>``. Free-form
 sections (benchmark, model, plugins) are checked against the signature of the function they
 are passed to, without building anything that loads data.
+
+Command-line overrides are ``key=value`` on the experiment, plus three spellings:
+``strategy=<preset>[,<preset>...]`` (the experiment's ``strategies``), ``seed=<k>[,<k>...]``
+(its ``seeds``) and ``strategy.plugins.<plugin>.<keyword>=<value>``, a hyperparameter of every
+strategy of the run that uses ``<plugin>``; such a strategy runs under the name
+``<preset>,<plugin>.<keyword>=<value>`` so its results never mix with the preset's own.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +30,8 @@ from sparsegrow.errors import ConfigError
 
 @dataclass
 class Plan:
-    """A validated experiment: its config and the preset of every strategy it runs."""
+    """A validated experiment: its config and the preset of every strategy it runs, in order,
+    under the strategy's run name (the preset's, with the command line's plugin overrides)."""
 
     path: Path
     experiment: DictConfig
@@ -61,8 +69,10 @@ def _structured(schema, data: dict, source, prefix: str = "") -> DictConfig:
         raise _omegaconf_error(source, err, prefix) from None
 
 
-def check_kwargs(func: Callable, kwargs: dict, source, key: str, *, skip=()) -> None:
-    """Fail on a keyword ``func`` does not accept, or a required one that is missing."""
+def check_kwargs(func: Callable, kwargs: dict, source, key: str, *, skip=(),
+                 complete: bool = True) -> None:
+    """Fail on a keyword ``func`` does not accept, or (``complete``: ``kwargs`` are all it will
+    get) a required one that is missing."""
     params = inspect.signature(func).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
@@ -73,7 +83,7 @@ def check_kwargs(func: Callable, kwargs: dict, source, key: str, *, skip=()) -> 
             raise ConfigError(f"{source}: {key}.{name}: unknown keyword of "
                               f"{getattr(func, '__qualname__', func)} "
                               f"(accepted: {', '.join(accepted)})")
-    for name in accepted:
+    for name in accepted if complete else ():
         if params[name].default is inspect.Parameter.empty and name not in kwargs:
             raise ConfigError(f"{source}: {key}.{name}: required by "
                               f"{getattr(func, '__qualname__', func)} but missing")
@@ -117,22 +127,93 @@ def strategies_dir(experiment_path: Path) -> Path:
                       f"{experiment_path.resolve().parent} nor in {Path.cwd()}")
 
 
+def _check_plugin(cls: type, kwargs: dict, source, key: str, where: str) -> None:
+    """Check ``kwargs`` (at ``key``) against ``cls``'s signature, then build it once to check
+    the values (errors at ``where``)."""
+    check_kwargs(cls.__init__, kwargs, source, key)
+    try:
+        cls(**kwargs)
+    except (ConfigError, TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: {where}: {err}") from None
+
+
 def load_preset(path: Path) -> DictConfig:
     """Load and validate one strategy preset (its plugins are built once to check values)."""
     preset = _structured(PresetConfig, _read(path), path)
     for i, entry in enumerate(preset.plugins):
         name, kwargs = named_section(entry, f"plugins[{i}]", path)
-        cls = plugin_class_or_error(name, path, i)
-        check_kwargs(cls.__init__, kwargs, path, f"plugins[{i}]")
-        try:
-            cls(**kwargs)
-        except ConfigError as err:
-            raise ConfigError(f"{path}: plugins[{i}] ({name}): {err}") from None
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"{path}: plugins[{i}] ({name}): {err}") from None
+        _check_plugin(plugin_class_or_error(name, path, i), kwargs, path, f"plugins[{i}]",
+                      f"plugins[{i}] ({name})")
     if preset.training is not None:
         _merge_training(OmegaConf.structured(TrainingConfig), preset.training, path)
     return preset
+
+
+def _split_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[str, dict]]:
+    """The experiment's dotlist (``strategy=``/``seed=`` as its lists) and the plugin
+    hyperparameters ``{plugin: {keyword[.key...]: value}}`` of ``strategy.plugins.*``
+    overrides (a dotted keyword sets one key of a mapping value, e.g. a layer's energy)."""
+    experiment, plugins = [], {}
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"command line: {override}: overrides are key=value")
+        key, value = override.split("=", 1)
+        if key in ("strategy", "seed"):
+            experiment.append(f"{key.replace('y', 'ie')}s=[{value}]")
+        elif key.startswith("strategy."):
+            parts = key.split(".")
+            if len(parts) < 4 or parts[1] != "plugins" or not all(parts):
+                raise ConfigError(f"command line: {key}: unknown key (a strategy's plugin "
+                                  f"hyperparameter is strategy.plugins.<plugin>.<keyword>)")
+            try:
+                parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={value}"]))["v"]
+            except OmegaConfBaseException as err:
+                raise _omegaconf_error("command line", err, f"{key}=") from None
+            plugins.setdefault(parts[2], {})[".".join(parts[3:])] = parsed
+        else:
+            experiment.append(override)
+    return experiment, plugins
+
+
+def _override_plugins(presets: dict[str, DictConfig], plugins: dict[str, dict]) -> dict:
+    """``presets`` with the plugin hyperparameters set, renamed after them where they apply;
+    every plugin and keyword is checked against the plugin's signature, every value by
+    building the plugin."""
+    for plugin, values in plugins.items():
+        key = f"strategy.plugins.{plugin}"
+        try:
+            cls = plugin_class(plugin)
+        except ConfigError as err:
+            raise ConfigError(f"command line: {key}: {err}") from None
+        for path in values:
+            check_kwargs(cls.__init__, {path.split(".")[0]: None}, "command line", key,
+                         complete=False)
+        users = [s for s, p in presets.items() if any(e.name == plugin for e in p.plugins)]
+        if not users:
+            raise ConfigError(f"command line: {key}: no strategy of this run uses plugin "
+                              f"'{plugin}' (strategies: {', '.join(presets)})")
+    out = {}
+    for strategy, preset in presets.items():
+        preset, label = copy.deepcopy(preset), strategy
+        for i, entry in enumerate(preset.plugins):
+            if entry.name not in plugins:
+                continue
+            _, kwargs = named_section(entry, entry.name, "command line")
+            key = f"strategy.plugins.{entry.name}"
+            for path, value in plugins[entry.name].items():
+                *parents, last = path.split(".")
+                node = kwargs
+                for part in parents:
+                    if not isinstance(node.get(part), dict):
+                        raise ConfigError(f"command line: {key}.{path}: {part} of preset "
+                                          f"{strategy} is not a mapping")
+                    node = node[part]
+                node[last] = value
+                label += f",{entry.name}.{path}={value}".replace("/", "_")
+            _check_plugin(plugin_class(entry.name), kwargs, "command line", key, key)
+            preset.plugins[i] = {"name": entry.name, **kwargs}
+        out[label] = preset
+    return out
 
 
 def plugin_class_or_error(name: str, source, index: int) -> type:
@@ -149,11 +230,8 @@ def load_experiment(path, overrides: Iterable[str] = ()) -> Plan:
 
     path = Path(path)
     cfg = _structured(ExperimentConfig, _read(path), path)
-    overrides = list(overrides)
+    overrides, plugin_overrides = _split_overrides(overrides)
     if overrides:
-        bad = [o for o in overrides if "=" not in o]
-        if bad:
-            raise ConfigError(f"command line: {bad[0]}: overrides are key=value")
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
         except OmegaConfBaseException as err:
@@ -190,6 +268,9 @@ def load_experiment(path, overrides: Iterable[str] = ()) -> Plan:
                               f"(no {preset_path}; known: {known})")
         presets[strategy] = load_preset(preset_path)
         preset_paths[strategy] = preset_path
+    labelled = _override_plugins(presets, plugin_overrides)
+    preset_paths = dict(zip(labelled, preset_paths.values()))
+    presets = labelled
     plan = Plan(path=path, experiment=cfg, presets=presets, preset_paths=preset_paths)
     for strategy in presets:
         plan.training(strategy)

@@ -38,7 +38,8 @@ def run_experiment(plan: Plan) -> ExperimentResult:
     mode = resolve_mode(cfg.logging.wandb.mode.value)
     directory = Path(cfg.logging.output_dir) / cfg.name
     ran, skipped, failed, wandb_locations = [], [], [], []
-    runs = [(strategy, seed) for strategy in cfg.strategies for seed in cfg.seeds]
+    strategies, seeds = list(plan.presets), list(cfg.seeds)
+    runs = [(strategy, seed) for strategy in strategies for seed in seeds]
     with tqdm(runs, desc=cfg.name, unit="run", position=0) as bar:
         for strategy, seed in bar:
             try:
@@ -48,7 +49,6 @@ def run_experiment(plan: Plan) -> ExperimentResult:
                 continue
             (ran if did_run else skipped).append(out)
             wandb_locations += _wandb_locations(out)
-    strategies, seeds = list(cfg.strategies), list(cfg.seeds)
     summary = summarize(directory, strategies, seeds)
     table = write_summary(directory, summary, title=f"{cfg.name}")
     plots = plot_experiment(directory, strategies, seeds)

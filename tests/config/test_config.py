@@ -140,3 +140,65 @@ def test_plugin_errors_name_the_preset_file(write, tmp_path):
     assert message.startswith(f"{p}: base:") and "naive, joint, cumulative" in message
     assert preset("base: naive\ntraining:\n  lr: 0\n").startswith(f"{p}: training.lr:")
     assert preset("base: naive\nextra: 1\n").startswith(f"{p}: extra:")
+
+
+def test_strategy_and_seed_spellings(write):
+    plan = load_experiment(write(), ["strategy=naive,ewc", "seed=1"])
+    assert list(plan.presets) == ["naive", "ewc"] and list(plan.experiment.seeds) == [1]
+
+
+def test_plugin_hyperparameter_override_renames_the_strategy(write):
+    plan = load_experiment(write(strategies=["naive", "replay_sparsegrow"]), [
+        "strategy.plugins.sparsegrow.subspace_energy=0.95",
+        "strategy.plugins.replay.mem_size=20"])
+    label = "replay_sparsegrow,replay.mem_size=20,sparsegrow.subspace_energy=0.95"
+    assert list(plan.presets) == ["naive", label]
+    plugins = [dict(e) for e in plan.presets[label].plugins]
+    assert plugins == [{"name": "replay", "mem_size": 20},
+                       {"name": "sparsegrow", "subspace_energy": 0.95, "project_every": 10}]
+    assert plan.training(label).lr == 0.01
+    # one key of a mapping value; the shipped preset itself is unchanged
+    plan = load_experiment(write(strategies=["replay_sparsegrow"]),
+                           ["strategy.plugins.sparsegrow.subspace_energy.head=0.5"])
+    label = "replay_sparsegrow,sparsegrow.subspace_energy.head=0.5"
+    assert dict(plan.presets[label].plugins[1].subspace_energy) == {"default": 0.3, "head": 0.5}
+    shipped = load_preset(REPO / "strategies" / "replay_sparsegrow.yaml").plugins[1]
+    assert dict(shipped.subspace_energy) == {"default": 0.3, "head": 0.0}
+    assert _error(write(strategies=["sparsegrow"]),
+                  ["strategy.plugins.sparsegrow.subspace_energy.head=0.5"]) == (
+        "command line: strategy.plugins.sparsegrow.subspace_energy.head: subspace_energy of "
+        "preset sparsegrow is not a mapping")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("strategy.plugins.sparsegrow.subspace_enrgy=0.9",
+     "command line: strategy.plugins.sparsegrow.subspace_enrgy: unknown keyword of "
+     "SparseGrowPlugin.__init__ (accepted: grow_at,"),
+    ("strategy.plugins.sparsegrow.subspace_energy=1.5",
+     "command line: strategy.plugins.sparsegrow: subspace energy must be a fraction in [0, 1]"),
+    ("strategy.plugins.sparsegrow.gating=sometimes",
+     "command line: strategy.plugins.sparsegrow: gating must be one of mask, subspace, both"),
+    ("strategy.plugins.ewc.ewc_lambda=3",
+     "command line: strategy.plugins.ewc: no strategy of this run uses plugin 'ewc' "
+     "(strategies: naive, sparsegrow)"),
+    ("strategy.plugins.sparsgrow.units=3",
+     "command line: strategy.plugins.sparsgrow: unknown plugin 'sparsgrow'"),
+    ("strategy.sparsegrow.units=3", "command line: strategy.sparsegrow.units: unknown key"),
+])
+def test_bad_plugin_override_is_one_line_naming_the_key(write, override, message):
+    assert _error(write(strategies=["naive", "sparsegrow"]), [override]).startswith(message)
+
+
+def test_plugin_keywords_come_from_the_signature(write, monkeypatch):
+    # a keyword added to a plugin's constructor is accepted without touching the config code
+    import sparsegrow.plugins as plugins
+
+    class Extended(plugins.SparseGrowPlugin):
+        def __init__(self, *, new_knob: int = 0, **kwargs):
+            super().__init__()
+            self.new_knob = new_knob
+
+    monkeypatch.setattr(plugins, "SparseGrowPlugin", Extended)
+    plan = load_experiment(write(strategies=["sparsegrow"]),
+                           ["strategy.plugins.sparsegrow.new_knob=3"])
+    assert list(plan.presets) == ["sparsegrow,sparsegrow.new_knob=3"]

@@ -31,6 +31,35 @@ def test_guard_names_the_first_non_finite_parameter():
     DivergenceGuard().after_training_exp(strategy)        # finite again: no error
 
 
+def test_guard_stops_an_exploding_loss_relative_to_the_experience_start():
+    model = nn.Linear(2, 2)
+    clock = SimpleNamespace(train_exp_counter=1, train_exp_iterations=0, train_exp_epochs=0)
+    strategy = SimpleNamespace(model=model, clock=clock,
+                               optimizer=torch.optim.SGD(model.parameters(), lr=50.0))
+    guard = DivergenceGuard(loss_factor=100)
+    guard.before_training_exp(strategy)
+    for i, loss in enumerate([2.5, 40.0, 250.0]):      # 250 = 100 × 2.5: not yet over
+        clock.train_exp_iterations = i
+        strategy.loss = torch.tensor(loss)
+        guard.after_backward(strategy)
+    clock.train_exp_iterations, clock.train_exp_epochs = 3, 1
+    strategy.loss = torch.tensor(251.0)
+    with pytest.raises(DivergenceError) as info:
+        guard.after_backward(strategy)
+    assert str(info.value) == (
+        "experience 1, iteration 3 (epoch 1): training loss exploded to 251, over 100 × its "
+        "value at the experience's first iteration (2.5); likely cause: the learning rate (sgd, "
+        "training.lr=50) or a plugin's loss penalty is too large for this model; lower it")
+    # the next experience starts from its own first loss; below 1 the reference is 1
+    guard.before_training_exp(strategy)
+    for loss in (0.01, 100.0):
+        strategy.loss = torch.tensor(loss)
+        guard.after_backward(strategy)
+    strategy.loss = torch.tensor(float("inf"))
+    with pytest.raises(DivergenceError, match="iteration 3 \\(epoch 1\\): training loss is inf;"):
+        guard.after_backward(strategy)
+
+
 def test_diverging_run_fails_alone_and_keeps_its_finished_experiences(tmp_path, make_experiment,
                                                                      capsys):
     # EWC's penalty is 0 × inf = nan from the first iteration of experience 1 on: experience 0
