@@ -244,7 +244,9 @@ class WandBLogger(BaseLogger):
         seen = [acc for j, acc in row.items() if self._joint or j in self._seen]
         if seen:
             data["acc/avg_seen"] = mean(seen)
-        self._log({**data, **self._matrix_views()}, axis=TRAINED)
+        if self.mode != "disabled":   # charts nobody receives are not drawn
+            data.update(self._matrix_views())
+        self._log(data, axis=TRAINED)
 
     # -- derived views ---------------------------------------------------------------------
     def _matrix_views(self) -> dict:

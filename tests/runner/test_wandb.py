@@ -8,7 +8,7 @@ import pytest
 from sparsegrow.config import load_experiment
 from sparsegrow.errors import ConfigError
 from sparsegrow.logging import resolve_mode
-from sparsegrow.runner import run_one
+from sparsegrow.runner import run_dir, run_one
 from wandb_records import history_rows, of_type, read_wandb_records, summary
 
 
@@ -121,3 +121,15 @@ def test_resumed_run_continues_the_same_wandb_run(make_experiment, monkeypatch):
     last = _by_experience(after, "acc/avg")[2]
     assert _table(second, last, "acc/matrix")["data"] == [
         [i, *row] for i, row in enumerate(matrix)]
+
+
+def test_cli_prints_how_to_upload_offline_runs(make_experiment, monkeypatch, capsys):
+    from sparsegrow.cli import main
+
+    path = make_experiment(strategies=["naive"], wandb="offline", n_experiences=2)
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    folder = run_dir(load_experiment(path), "naive", 0)
+    (location,) = json.loads((folder / "metrics.json").read_text())["wandb"]
+    assert f"  wandb sync {location}\n" in out
+    assert Path(location).is_dir()
