@@ -115,6 +115,8 @@ class WandBLogger(BaseLogger):
       new layer) and the table ``growth/table`` of all events so far.
 
     Call :meth:`finish` at the end (wandb also finishes the run when the process exits).
+    Pickled with the strategy (Avalanche's ``save_checkpoint``), it continues the same W&B run
+    when loaded.
 
     :param project: W&B project.
     :param name: run name (W&B draws one when None).
@@ -140,11 +142,11 @@ class WandBLogger(BaseLogger):
         self.stream = stream
         if dir is not None:
             Path(dir).mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(**{
-            "project": project, "name": name, "group": group, "id": run_id,
-            "resume": "allow" if run_id else None, "mode": self.mode,
-            "dir": None if dir is None else str(dir), "config": config,
-            "reinit": "create_new", **(init_kwargs or {})})
+        self._init = {"project": project, "name": name, "group": group, "id": run_id,
+                      "resume": "allow" if run_id else None, "mode": self.mode,
+                      "dir": None if dir is None else str(dir), "config": config,
+                      "reinit": "create_new", **(init_kwargs or {})}
+        self.run = wandb.init(**self._init)
         self.rows: list[tuple[int, dict[int, float]]] = []   # (trained_exp, {j: accuracy})
         self.events: list[dict] = []
         self._trained = 0                # training experiences finished
@@ -287,6 +289,19 @@ class WandBLogger(BaseLogger):
         self._log({TRAINED: self._trained, **data, "growth/table": table}, axis=TRAINED)
 
     # -- resume ----------------------------------------------------------------------------
+    def __getstate__(self):
+        """Pickled with the strategy (Avalanche's ``save_checkpoint``): without the live run,
+        which unpickling resumes by its id."""
+        state = {**vars(self), "run": None, "_axes": set()}
+        state["_init"] = {**self._init, "id": self.run.id, "resume": "allow"}
+        return state
+
+    def __setstate__(self, state):
+        import wandb
+
+        vars(self).update(state)
+        self.run = wandb.init(**self._init)
+
     def state_dict(self) -> dict:
         return {"rows": [(k, dict(row)) for k, row in self.rows],
                 "events": [dict(e) for e in self.events], "trained": self._trained,

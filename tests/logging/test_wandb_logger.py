@@ -131,3 +131,24 @@ def test_readme_example_runs_as_written(tmp_path, monkeypatch):
     rows = history_rows(records)
     assert [r["trained_exp"] for r in rows if "acc/avg" in r] == [0, 1]
     assert any("growth/GIFt" in r for r in rows)
+
+
+def test_unpickled_logger_continues_the_same_run(tmp_path):
+    """Avalanche's save_checkpoint pickles the strategy with its loggers."""
+    import pickle
+
+    logger = WandBLogger(project="test", mode="offline", dir=tmp_path)
+    logger.log_values({"protection/dims": 3})
+    saved = pickle.dumps(logger)
+    logger.finish(exit_code=1)                   # the process that saved it dies
+    resumed = pickle.loads(saved)
+    resumed.log_values({"protection/dims": 5})
+    resumed.finish()
+    runs = []
+    for log in tmp_path.glob("wandb/offline-run-*/run-*.wandb"):
+        records = read_wandb_records(log)
+        (run,) = of_type(records, "run")
+        runs.append((run.run_id, [(r["_step"], r["protection/dims"])
+                                  for r in history_rows(records)]))
+    assert sorted(runs, key=lambda r: r[1]) == [(logger.run.id, [(0, 3)]),
+                                                 (logger.run.id, [(1, 5)])]
