@@ -7,7 +7,6 @@ import argparse
 import importlib
 import pkgutil
 import sys
-import warnings
 
 from sparsegrow.errors import SparseGrowError
 
@@ -17,42 +16,36 @@ class RunsFailed(Exception):
 
 
 def _run(args) -> None:
-    from sparsegrow.config import load_experiment
+    from sparsegrow.runner.launch import aggregate, launch, plan_jobs
 
-    # Avalanche's own deprecation notices (e.g. ReplayPlugin's storage policy) are not the
-    # user's to act on; they would break the progress bars.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="avalanche")
-    # ReplayPlugin's storage policy warns from inside Avalanche on every experience; the
-    # warning names Avalanche's own call, not anything in the user's config.
-    warnings.filterwarnings("ignore", message="Call to deprecated function",
-                            category=DeprecationWarning)
-
-    plan = load_experiment(args.experiment, args.overrides)
-    from sparsegrow.runner import run_experiment
-
-    result = run_experiment(plan)
-    print()
-    print(result.table)
-    print(f"results: {result.directory}/ (summary.md, summary.csv, summary.json, "
-          f"<strategy>/seed<k>/)")
-    print(f"plots:   {result.directory / 'plots'}/")
-    if result.wandb_mode == "offline":
-        print("W&B (offline runs; upload with `wandb sync <dir>`):")
-        for location in result.wandb:
-            print(f"  wandb sync {location}")
-    elif result.wandb_mode == "online":
-        print("W&B runs:")
-        for location in result.wandb:
-            print(f"  {location}")
-    if result.skipped:
-        print(f"{len(result.skipped)} run(s) were already finished and were not rerun.")
-    for run in result.missing:      # e.g. being run by another process
-        print(f"not finished yet, left out of the summary: {run}")
-    for line in result.failed:
+    jobs, hydra_args = plan_jobs(args.experiment, args.overrides)   # every point validated
+    outcomes = launch(args.experiment, jobs, hydra_args)
+    failed = []
+    for result in aggregate(jobs, outcomes):
+        print()
+        print(result.table)
+        print(f"results: {result.directory}/ (summary.md, summary.csv, summary.json, "
+              f"<strategy>/seed<k>/)")
+        print(f"plots:   {result.directory / 'plots'}/")
+        if result.wandb_mode == "offline":
+            print("W&B (offline runs; upload with `wandb sync <dir>`):")
+            for location in result.wandb:
+                print(f"  wandb sync {location}")
+        elif result.wandb_mode == "online":
+            print("W&B runs:")
+            for location in result.wandb:
+                print(f"  {location}")
+        if result.skipped:
+            print(f"{len(result.skipped)} run(s) were already finished and were not rerun.")
+        for run in result.missing:      # e.g. being run by another process
+            print(f"not finished yet, left out of the summary: {run}")
+        failed += result.failed
+    for line in failed:
         print(f"failed: {line}", file=sys.stderr)
-    if result.failed:
-        raise RunsFailed(f"{len(result.failed)} of {result.n_runs} run(s) failed (lines above); "
-                         f"the summary leaves them out")
+    if failed:
+        raise RunsFailed(f"{len(failed)} of {len(jobs)} run(s) failed (lines above); "
+                         f"the summaries leave them out")
+
 
 
 def _bench(args) -> None:

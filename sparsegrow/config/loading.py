@@ -223,8 +223,22 @@ def plugin_class_or_error(name: str, source, index: int) -> type:
         raise ConfigError(f"{source}: plugins[{index}].name: {err}") from None
 
 
-def load_experiment(path, overrides: Iterable[str] = ()) -> Plan:
-    """Load ``path``, apply ``key=value`` overrides, validate everything it refers to."""
+def read_sweep(path) -> dict[str, str]:
+    """The experiment file's ``sweep`` section as ``{key: Hydra sweep text}`` (a YAML list is
+    its values)."""
+    sweep = _read(Path(path)).get("sweep") or {}
+    if not isinstance(sweep, dict):
+        raise ConfigError(f"{path}: sweep: expected a mapping of key: values")
+    return {k: ",".join(str(x) for x in v) if isinstance(v, list) else str(v)
+            for k, v in sweep.items()}
+
+
+def load_experiment(path, overrides: Iterable[str] = (), run_name_overrides: Iterable[str] = ()
+                    ) -> Plan:
+    """Load ``path``, apply ``key=value`` overrides, validate everything it refers to.
+
+    ``run_name_overrides`` (some of ``overrides``) are appended to every strategy's run name:
+    the keys a sweep varies, so that its points write different folders."""
     from sparsegrow.benchmarks import benchmark_builder
     from sparsegrow.models import model_class
 
@@ -269,6 +283,9 @@ def load_experiment(path, overrides: Iterable[str] = ()) -> Plan:
         presets[strategy] = load_preset(preset_path)
         preset_paths[strategy] = preset_path
     labelled = _override_plugins(presets, plugin_overrides)
+    suffix = "".join(f",{o}".replace("/", "_") for o in run_name_overrides
+                     if not o.startswith("strategy."))      # those are in the name already
+    labelled = {label + suffix: preset for label, preset in labelled.items()}
     preset_paths = dict(zip(labelled, preset_paths.values()))
     presets = labelled
     plan = Plan(path=path, experiment=cfg, presets=presets, preset_paths=preset_paths)

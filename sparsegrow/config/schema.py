@@ -69,6 +69,8 @@ class ExperimentConfig:
     strategies: List[str] = field(default_factory=list)       # preset names in strategies/
     seeds: List[int] = field(default_factory=lambda: [0])
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # {key: values in Hydra's sweep grammar}, e.g. {seed: "0,1,2"}; run by sparsegrow run
+    sweep: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -24,7 +24,7 @@ Results of ``sparsegrow run experiments/<experiment>.yaml`` (``logging.output_di
                               reason; the summaries leave the run out and name it
 """
 
-from sparsegrow.runner.experiment import ExperimentResult, run_experiment
+from sparsegrow.runner.launch import ExperimentResult, aggregate, launch, plan_jobs
 from sparsegrow.runner.run import run_dir, run_one
 
-__all__ = ["ExperimentResult", "run_dir", "run_experiment", "run_one"]
+__all__ = ["ExperimentResult", "aggregate", "launch", "plan_jobs", "run_dir", "run_one"]

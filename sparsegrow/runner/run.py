@@ -146,8 +146,8 @@ def _cumulative_dataset(train_stream, k: int):
 def _same_config(out: Path, recorded: dict, config: dict) -> None:
     """A run folder's results belong to one config: refuse to skip or resume with another
     (its results would silently be those of the old config)."""
-    # the strategy list and seeds of the experiment may change without changing this run
-    ignore = ("strategies", "seeds")
+    # the strategy list, seeds and sweep of the experiment may change without changing this run
+    ignore = ("strategies", "seeds", "sweep")
 
     def strip(c):
         return {**c, "experiment": {k: v for k, v in c["experiment"].items() if k not in ignore}}

@@ -11,7 +11,7 @@ def test_plugin_hyperparameter_from_the_command_line_runs_in_its_own_folder(make
                  "strategy.plugins.sparsegrow.subspace_energy=0.5"]) == 0
     exp = path.parent.parent / "results" / "tiny"
     label = "sparsegrow,sparsegrow.subspace_energy=0.5"
-    assert sorted(p.name for p in exp.iterdir() if p.is_dir()) == ["plots", label]
+    assert sorted(p.name for p in exp.iterdir() if p.is_dir()) == ["launches", "plots", label]
     run = exp / label / "seed1"
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["strategy"] == label and config["seed"] == 1
