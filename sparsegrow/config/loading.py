@@ -245,14 +245,15 @@ def load_experiment(path, overrides: Iterable[str] = (), run_name_overrides: Ite
     path = Path(path)
     cfg = _structured(ExperimentConfig, _read(path), path)
     overrides, plugin_overrides = _split_overrides(overrides)
+    _check_training(cfg.training, path)
     if overrides:
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
         except OmegaConfBaseException as err:
             raise _omegaconf_error("command line", err) from None
+        _check_training(cfg.training, "command line")
     if cfg.name == "???" or not cfg.name:
         raise ConfigError(f"{path}: name: missing")
-    _check_training(cfg.training, path)
     if not cfg.strategies:
         raise ConfigError(f"{path}: strategies: empty (name presets in strategies/)")
     if not cfg.seeds:

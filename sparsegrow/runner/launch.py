@@ -101,7 +101,7 @@ def expand(overrides: list[str], stored: dict[str, str] | None = None
         except HydraException as err:
             reason = " ".join(str(err).split("\n")[0].split())
             raise ConfigError(f"{source}: {text}: {reason}") from None
-        key = override.get_key_element()
+        key = override.key_or_group
         if override.is_add() or override.is_delete() or override.is_force_add():
             raise ConfigError(f"{source}: {key}: '+' and '~' are not needed: every key exists "
                               f"in the experiment's schema")
