@@ -133,7 +133,8 @@ def _check_plugin(cls: type, kwargs: dict, source, key: str, where: str) -> None
     check_kwargs(cls.__init__, kwargs, source, key)
     try:
         cls(**kwargs)
-    except (ConfigError, TypeError, ValueError) as err:
+    except (ConfigError, TypeError, ValueError, AssertionError) as err:
+        # Avalanche's plugins check their arguments with assert
         raise ConfigError(f"{source}: {where}: {err}") from None
 
 
@@ -175,45 +176,95 @@ def _split_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[str, dic
     return experiment, plugins
 
 
-def _override_plugins(presets: dict[str, DictConfig], plugins: dict[str, dict]) -> dict:
-    """``presets`` with the plugin hyperparameters set, renamed after them where they apply;
-    every plugin and keyword is checked against the plugin's signature, every value by
-    building the plugin."""
+def _check_plugin_keys(plugins: dict[str, dict], source, prefix: str) -> None:
+    """Every plugin of ``{plugin: {keyword[.key...]: value}}`` exists and takes the keyword
+    (read from its constructor's signature)."""
     for plugin, values in plugins.items():
-        key = f"strategy.plugins.{plugin}"
+        key = f"{prefix}.{plugin}"
         try:
             cls = plugin_class(plugin)
         except ConfigError as err:
-            raise ConfigError(f"command line: {key}: {err}") from None
+            raise ConfigError(f"{source}: {key}: {err}") from None
         for path in values:
-            check_kwargs(cls.__init__, {path.split(".")[0]: None}, "command line", key,
-                         complete=False)
-        users = [s for s, p in presets.items() if any(e.name == plugin for e in p.plugins)]
-        if not users:
-            raise ConfigError(f"command line: {key}: no strategy of this run uses plugin "
-                              f"'{plugin}' (strategies: {', '.join(presets)})")
+            check_kwargs(cls.__init__, {path.split(".")[0]: None}, source, key, complete=False)
+
+
+def _set_plugins(preset: DictConfig, plugins: dict[str, dict], source, prefix: str,
+                 strategy: str) -> tuple[DictConfig, str]:
+    """A copy of ``preset`` with the plugin hyperparameters of the plugins it has set (a dotted
+    keyword sets one key of a mapping value); and ``,<plugin>.<keyword>=<value>`` for each.
+    Every plugin changed is built once to check its values."""
+    preset, applied = copy.deepcopy(preset), ""
+    for i, entry in enumerate(preset.plugins):
+        if entry.name not in plugins:
+            continue
+        _, kwargs = named_section(entry, entry.name, source)
+        key = f"{prefix}.{entry.name}"
+        for path, value in plugins[entry.name].items():
+            *parents, last = path.split(".")
+            node = kwargs
+            for part in parents:
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(f"{source}: {key}.{path}: {part} of preset {strategy} is "
+                                      f"not a mapping")
+                node = node[part]
+            node[last] = value
+            applied += f",{entry.name}.{path}={value}".replace("/", "_")
+        _check_plugin(plugin_class(entry.name), kwargs, source, key, key)
+        preset.plugins[i] = {"name": entry.name, **kwargs}
+    return preset, applied
+
+
+def _override_plugins(presets: dict[str, DictConfig], plugins: dict[str, dict]) -> dict:
+    """``presets`` with the command line's plugin hyperparameters set, renamed after them where
+    they apply."""
+    _check_plugin_keys(plugins, "command line", "strategy.plugins")
+    for plugin in plugins:
+        if not any(e.name == plugin for p in presets.values() for e in p.plugins):
+            raise ConfigError(f"command line: strategy.plugins.{plugin}: no strategy of this "
+                              f"run uses plugin '{plugin}' (strategies: {', '.join(presets)})")
     out = {}
     for strategy, preset in presets.items():
-        preset, label = copy.deepcopy(preset), strategy
-        for i, entry in enumerate(preset.plugins):
-            if entry.name not in plugins:
-                continue
-            _, kwargs = named_section(entry, entry.name, "command line")
-            key = f"strategy.plugins.{entry.name}"
-            for path, value in plugins[entry.name].items():
-                *parents, last = path.split(".")
-                node = kwargs
-                for part in parents:
-                    if not isinstance(node.get(part), dict):
-                        raise ConfigError(f"command line: {key}.{path}: {part} of preset "
-                                          f"{strategy} is not a mapping")
-                    node = node[part]
-                node[last] = value
-                label += f",{entry.name}.{path}={value}".replace("/", "_")
-            _check_plugin(plugin_class(entry.name), kwargs, "command line", key, key)
-            preset.plugins[i] = {"name": entry.name, **kwargs}
-        out[label] = preset
+        preset, applied = _set_plugins(preset, plugins, "command line", "strategy.plugins",
+                                       strategy)
+        out[strategy + applied] = preset
     return out
+
+
+def _variant(entry, path: Path, index: int, folder: Path) -> tuple[str, DictConfig, Path]:
+    """A strategy of the experiment file: a preset's name, or a named variant of a preset,
+    ``{name: <run name>, preset: <preset>, plugins: {<plugin>: {<keyword>: <value>}}}``."""
+    key = f"strategies[{index}]"
+    if isinstance(entry, str):
+        preset_path = _preset_path(entry, folder, path, key)
+        return entry, load_preset(preset_path), preset_path
+    entry = OmegaConf.to_container(entry) if OmegaConf.is_config(entry) else entry
+    unknown = set(entry) - {"name", "preset", "plugins"}
+    if unknown or not isinstance(entry.get("name"), str) or not isinstance(entry.get("preset"), str):
+        what = f"unknown key {sorted(unknown)[0]}" if unknown else "name and preset missing"
+        raise ConfigError(f"{path}: {key}: {what} (a strategy is a preset's name or "
+                          f"{{name, preset, plugins: {{plugin: {{keyword: value}}}}}})")
+    plugins = entry.get("plugins") or {}
+    if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
+        raise ConfigError(f"{path}: {key}.plugins: expected {{plugin: {{keyword: value}}}}")
+    preset_path = _preset_path(entry["preset"], folder, path, f"{key}.preset")
+    preset = load_preset(preset_path)
+    _check_plugin_keys(plugins, path, f"{key}.plugins")
+    for plugin in plugins:
+        if not any(e.name == plugin for e in preset.plugins):
+            raise ConfigError(f"{path}: {key}.plugins.{plugin}: preset {entry['preset']} has no "
+                              f"plugin '{plugin}'")
+    preset, _ = _set_plugins(preset, plugins, path, f"{key}.plugins", entry["preset"])
+    return entry["name"], preset, preset_path
+
+
+def _preset_path(name: str, folder: Path, path: Path, key: str) -> Path:
+    preset_path = folder / f"{name}.yaml"
+    if not preset_path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise ConfigError(f"{path}: {key}: unknown preset '{name}' "
+                          f"(no {preset_path}; known: {known})")
+    return preset_path
 
 
 def plugin_class_or_error(name: str, source, index: int) -> type:
@@ -274,15 +325,14 @@ def load_experiment(path, overrides: Iterable[str] = (), run_name_overrides: Ite
     check_kwargs(cls.__init__, kwargs, path, "model", skip=("input_shape", "n_classes"))
 
     folder = strategies_dir(path)
+    # a name the command line picks is one of the file's own variants, else a preset
+    variants = {e["name"]: e for e in _read(path).get("strategies") or []
+                if isinstance(e, dict) and "name" in e}
     presets, preset_paths = {}, {}
     for i, strategy in enumerate(cfg.strategies):
-        preset_path = folder / f"{strategy}.yaml"
-        if not preset_path.is_file():
-            known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
-            raise ConfigError(f"{path}: strategies[{i}]: unknown preset '{strategy}' "
-                              f"(no {preset_path}; known: {known})")
-        presets[strategy] = load_preset(preset_path)
-        preset_paths[strategy] = preset_path
+        entry = variants.get(strategy, strategy) if isinstance(strategy, str) else strategy
+        name, preset, preset_path = _variant(entry, path, i, folder)
+        presets[name], preset_paths[name] = preset, preset_path
     labelled = _override_plugins(presets, plugin_overrides)
     suffix = "".join(f",{o}".replace("/", "_") for o in run_name_overrides
                      if not o.startswith("strategy."))      # those are in the name already

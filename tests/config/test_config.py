@@ -15,14 +15,15 @@ GOOD = {"name": "t", "benchmark": {"name": "synthetic", "n_experiences": 2},
 
 
 def test_shipped_files_exist():
-    assert len(EXPERIMENTS) >= 10 and len(PRESETS) >= 20
+    assert len(EXPERIMENTS) >= 10 and len(PRESETS) >= 15
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
 def test_every_shipped_experiment_validates(path):
     plan = load_experiment(path)          # checks builders' kwargs; loads no data
     assert plan.experiment.name == path.stem
-    assert set(plan.presets) == set(plan.experiment.strategies)
+    assert list(plan.presets) == [s if isinstance(s, str) else s["name"]
+                                  for s in plan.experiment.strategies]
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
@@ -202,3 +203,37 @@ def test_plugin_keywords_come_from_the_signature(write, monkeypatch):
     plan = load_experiment(write(strategies=["sparsegrow"]),
                            ["strategy.plugins.sparsegrow.new_knob=3"])
     assert list(plan.presets) == ["sparsegrow,sparsegrow.new_knob=3"]
+
+
+def test_named_variants_of_a_preset_in_the_experiment_file(write):
+    variants = [{"name": "ewc_10", "preset": "ewc", "plugins": {"ewc": {"ewc_lambda": 10.0}}},
+                {"name": "same_as_ewc", "preset": "ewc"}]
+    path = write(strategies=["naive", *variants])
+    plan = load_experiment(path)
+    assert list(plan.presets) == ["naive", "ewc_10", "same_as_ewc"]
+    assert [dict(e) for e in plan.presets["ewc_10"].plugins] == [
+        {"name": "ewc", "ewc_lambda": 10.0}]
+    assert plan.presets["same_as_ewc"].plugins[0].ewc_lambda == 100.0
+    # the command line picks a variant by its name, and may change it further
+    plan = load_experiment(path, ["strategy=ewc_10", "strategy.plugins.ewc.ewc_lambda=5"])
+    assert list(plan.presets) == ["ewc_10,ewc.ewc_lambda=5"]
+    # Avalanche's own argument checks (asserts) become one line too
+    assert _error(path, ["strategy.plugins.ewc.mode=online"]) == (
+        "command line: strategy.plugins.ewc: You need to set `decay_factor` to use the `online` "
+        "mode.")
+
+
+@pytest.mark.parametrize("variant, message", [
+    ({"name": "v", "preset": "ewk"}, "strategies[0].preset: unknown preset 'ewk'"),
+    ({"name": "v", "preset": "ewc", "plugins": {"ewc": {"lamda": 1}}},
+     "strategies[0].plugins.ewc.lamda: unknown keyword of EWCPlugin.__init__"),
+    ({"name": "v", "preset": "sparsegrow", "plugins": {"sparsegrow": {"gating": "sometimes"}}},
+     "strategies[0].plugins.sparsegrow: gating must be one of mask, subspace, both"),
+    ({"name": "v", "preset": "ewc", "plugins": {"si": {"si_lambda": 1}}},
+     "strategies[0].plugins.si: preset ewc has no plugin 'si'"),
+    ({"name": "v", "presets": "ewc"}, "strategies[0]: unknown key presets"),
+    ({"preset": "ewc"}, "strategies[0]: name and preset missing"),
+])
+def test_bad_variant_is_one_line_naming_the_key(write, variant, message):
+    path = write(strategies=[variant])
+    assert _error(path).startswith(f"{path}: {message}")
