@@ -1,5 +1,5 @@
 """Command line: ``sparsegrow run experiments/X.yaml [key=value ...]``,
-``sparsegrow bench <name> [args]`` and ``sparsegrow report``."""
+``sparsegrow bench <name> [args]``, ``sparsegrow report`` and ``sparsegrow inspect <model>``."""
 
 from __future__ import annotations
 
@@ -64,6 +64,27 @@ def _report(args) -> None:
     print(f"written: {args.out} and the results block of {args.readme} (from {args.results}/)")
 
 
+def _inspect(args) -> None:
+    import torch
+
+    from sparsegrow.inspection import (inspect_model, layer_table, load_model, parse_options,
+                                       zoo_table)
+
+    if args.zoo:
+        print(zoo_table())
+        return
+    if args.model is None:
+        raise SparseGrowError("inspect needs a model (or --zoo)")
+    try:
+        shape = tuple(int(v) for v in args.input_shape.split(","))
+    except ValueError:
+        raise SparseGrowError(f"--input-shape must be integers like 3,32,32, got "
+                              f"'{args.input_shape}'") from None
+    model = load_model(args.model, input_shape=shape, n_classes=args.classes,
+                       **parse_options(args.options))
+    print(layer_table(inspect_model(model, torch.randn(2, *shape))))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparsegrow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +104,17 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--readme", default="README.md",
                         help="README whose results block is refreshed (default README.md)")
     report.set_defaults(func=_report)
+    inspect = sub.add_parser("inspect", help="which layers of a model grow and how each one is "
+                                             "protected")
+    inspect.add_argument("model", nargs="?", help="small_cnn, torchvision:<name> or "
+                                                  "package.module:callable")
+    inspect.add_argument("options", nargs="*", help="model keyword arguments key=value")
+    inspect.add_argument("--input-shape", default="3,32,32",
+                         help="shape of one sample (default 3,32,32)")
+    inspect.add_argument("--classes", type=int, default=10, help="classes (default 10)")
+    inspect.add_argument("--zoo", action="store_true",
+                         help="the summary table of the README's architectures")
+    inspect.set_defaults(func=_inspect)
     return parser
 
 

@@ -7,26 +7,20 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
-import torchvision.models as tvm
 from avalanche.training import Naive
-from torchvision.models.vision_transformer import VisionTransformer
 
 from plugin_streams import quiet_evaluator, synthetic_stream
 from sparsegrow.growth import Grower, count_parameters
+from sparsegrow.inspection import ZOO as MODELS
+from sparsegrow.inspection import load_model
 from sparsegrow.plugins import SparseGrowPlugin
 from sparsegrow.protection.subspace import _matrix, _stacked
 
-# name: (builder, image side, expandable pairs, Linear/Conv2d layers)
-ZOO = {
-    "resnet18": (lambda: tvm.resnet18(weights=None, num_classes=4), 32, 8, 21),
-    "vgg11_bn": (lambda: tvm.vgg11_bn(weights=None, num_classes=4), 32, 10, 11),
-    "mobilenet_v2": (lambda: tvm.mobilenet_v2(weights=None, num_classes=4), 32, 20, 53),
-    "shufflenet_v2_x0_5": (lambda: tvm.shufflenet_v2_x0_5(weights=None, num_classes=4), 32, 17,
-                           57),
-    "efficientnet_b0": (lambda: tvm.efficientnet_b0(weights=None, num_classes=4), 32, 19, 82),
-    "vit": (lambda: VisionTransformer(image_size=16, patch_size=8, num_layers=2, num_heads=2,
-                                      hidden_dim=16, mlp_dim=32, num_classes=4), 16, 2, 6),
-}
+# the README's architectures (sparsegrow.inspection.ZOO): (expandable pairs, Linear/Conv2d
+# layers in the graph)
+ZOO = {"resnet18": (8, 21), "vgg11_bn": (10, 11), "mobilenet_v2": (20, 53),
+       "shufflenet_v2_x0_5": (17, 57), "efficientnet_b0": (19, 82),
+       "vit (2 layers, width 16)": (2, 6)}
 # VGG's 25088-wide classifier makes its growth pass take minutes on 2 CPU cores (issue 13)
 SLOW = {"vgg11_bn"}
 # float64: train-mode BatchNorm on 4 samples amplifies the float32 rounding of a wider conv
@@ -36,13 +30,18 @@ DTYPE = {"vgg11_bn": torch.float32}
 
 
 def _build(name):
+    spec, options, shape = MODELS[name]
     torch.manual_seed(0)
-    return ZOO[name][0]()
+    return load_model(spec, input_shape=shape, n_classes=4, **options)
+
+
+def _side(name):
+    return MODELS[name][2][-1]
 
 
 @pytest.mark.parametrize("name", list(ZOO))
 def test_growable_layers(name):
-    _, _, pairs, layers = ZOO[name]
+    pairs, layers = ZOO[name]
     report = Grower(_build(name)).report
     assert (len(report.pairs), len(report.layers)) == (pairs, layers)
     producers = {p.producer for p in report.pairs}
@@ -61,7 +60,7 @@ def _deterministic(model, mode):
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("name", list(ZOO))
 def test_widening_every_growable_layer_preserves_the_function(name, mode):
-    side = ZOO[name][1]
+    side = _side(name)
     dtype = DTYPE.get(name, torch.float64)
     model = _build(name).to(dtype)
     before = copy.deepcopy(model)
@@ -104,7 +103,7 @@ def _responses(model, bases, dims):
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
                                   for n in ZOO])
 def test_sparsegrow_defaults_grow_and_protect(name):
-    side = ZOO[name][1]
+    side = _side(name)
     model = _build(name)
     start = count_parameters(model)
     sg = SparseGrowPlugin()
@@ -132,4 +131,4 @@ def test_sparsegrow_defaults_grow_and_protect(name):
     for n, (mask, values) in frozen.items():
         assert torch.equal(params[n].detach()[tuple(slice(0, s) for s in mask.shape)][mask],
                            values), n
-    assert bool(frozen) == (name == "vit")
+    assert bool(frozen) == name.startswith("vit")
