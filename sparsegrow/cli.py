@@ -18,7 +18,9 @@ class RunsFailed(Exception):
 def _run(args) -> None:
     from sparsegrow.runner.launch import aggregate, launch, plan_jobs
 
-    jobs, hydra_args = plan_jobs(args.experiment, args.overrides)   # every point validated
+    # --multirun may also come after the experiment, among the overrides
+    overrides = [o for o in args.overrides if o not in ("-m", "--multirun")]
+    jobs, hydra_args = plan_jobs(args.experiment, overrides)   # every point validated
     outcomes = launch(args.experiment, jobs, hydra_args)
     failed = []
     for result in aggregate(jobs, outcomes):
@@ -90,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment YAML (every strategy × seed)")
     run.add_argument("experiment", help="experiments/<name>.yaml")
-    run.add_argument("overrides", nargs="*",
+    run.add_argument("-m", "--multirun", action="store_true",
+                     help="accepted as in Hydra; comma lists always sweep")
+    run.add_argument("overrides", nargs=argparse.REMAINDER,
                      help="key=value overrides, e.g. training.epochs=2 strategy=naive,sparsegrow "
                           "seed=0,1 strategy.plugins.sparsegrow.subspace_energy=0.95")
     run.set_defaults(func=_run)

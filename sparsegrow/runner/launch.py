@@ -132,17 +132,28 @@ def plan_jobs(experiment, overrides: list[str]) -> tuple[list[Job], list[str]]:
         plan = load_experiment(experiment, point, named)
         directory = Path(plan.experiment.logging.output_dir) / plan.experiment.name
         for strategy in plan.presets:
+            run = _run_config(plan, strategy)
             for seed in plan.experiment.seeds:
                 folder = directory / strategy / f"seed{seed}"
                 if folder in folders:
-                    if folders[folder] == point:
-                        continue             # e.g. seed=0,0: the same run twice
-                    raise ConfigError(f"command line: sweep points {' '.join(folders[folder])} "
-                                      f"and {' '.join(point)} would both write {folder}")
-                folders[folder] = point
+                    if folders[folder][1] == run:
+                        continue    # the same run in several points (a plugin it lacks swept)
+                    raise ConfigError(f"command line: sweep points {' '.join(folders[folder][0])}"
+                                      f" and {' '.join(point)} would both write {folder}")
+                folders[folder] = (point, run)
                 jobs.append(Job(overrides=point, run_name_overrides=named, strategy=strategy,
                                 seed=int(seed), directory=str(directory)))
     return jobs, hydra_args
+
+
+def _run_config(plan, strategy: str) -> dict:
+    """What decides a strategy's runs in ``plan`` (the experiment's run lists aside)."""
+    from sparsegrow.runner.build import resolved_container
+
+    experiment = {k: v for k, v in resolved_container(plan.experiment).items()
+                  if k not in ("strategies", "seeds", "sweep")}
+    return {"experiment": experiment, "preset": resolved_container(plan.presets[strategy]),
+            "training": resolved_container(plan.training(strategy))}
 
 
 def run_job(cfg) -> dict:

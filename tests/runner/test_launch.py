@@ -39,7 +39,7 @@ def test_every_sweep_point_is_validated_before_any_job(make_experiment, capsys):
         plan_jobs(path, ["strategy.plugins.sparsegrow.subspace_energy=0.9,1.5"])
     assert str(info.value).startswith(
         "command line: strategy.plugins.sparsegrow: subspace energy must be a fraction")
-    assert main(["run", str(path), "seed=0,1", "training.epochs=1,0"]) == 2
+    assert main(["run", str(path), "--multirun", "seed=0,1", "training.epochs=1,0"]) == 2
     assert capsys.readouterr().err == (
         "error: command line: training.epochs: must be >= 1, got 0\n")
     assert not (path.parent.parent / "results").exists()       # nothing started
@@ -60,6 +60,10 @@ def test_sweep_jobs_have_their_own_folders(make_experiment):
                     ("sparsegrow,sparsegrow.subspace_energy=0.5,training.lr=0.2", 1)]
     with pytest.raises(ConfigError, match="would both write .*/tiny/naive/seed0$"):
         plan_jobs(path, ["logging.wandb.project=a,b"])    # not part of a run's name
+    # a swept plugin keyword leaves the strategies without that plugin alone: one job each
+    jobs, _ = plan_jobs(path, ["strategy.plugins.sparsegrow.subspace_energy=0.5,0.6"])
+    assert [j.strategy for j in jobs] == ["naive", "sparsegrow,sparsegrow.subspace_energy=0.5",
+                                          "sparsegrow,sparsegrow.subspace_energy=0.6"]
 
 
 def test_experiment_file_sweep_and_its_override(make_experiment):
