@@ -109,18 +109,54 @@ def _groups(module: nn.Module) -> int:
     return module.groups if isinstance(module, nn.Conv2d) else 1
 
 
-def layer_rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _padded(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """``x`` padded as the conv pads it, and the conv's output height and width."""
+    mode = "constant" if conv.padding_mode == "zeros" else conv.padding_mode
+    x = F.pad(x, conv._reversed_padding_repeated_twice, mode=mode)
+    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+    return x, (x.shape[2] - dh * (kh - 1) - 1) // sh + 1, (x.shape[3] - dw * (kw - 1) - 1) // sw + 1
+
+
+def row_count(module: nn.Module, x: torch.Tensor) -> int:
+    """Number of rows :func:`layer_rows` makes of input ``x`` (a conv: one per output position)."""
+    if isinstance(module, nn.Conv2d):
+        _, oh, ow = _padded(module, x[:1, :1])
+        return x.shape[0] * oh * ow
+    return x.numel() // x.shape[-1]
+
+
+def _patches(conv: nn.Conv2d, padded: torch.Tensor, oh: int, ow: int,
+             index: torch.Tensor) -> torch.Tensor:
+    """The unfolded patches of rows ``index`` (row = sample · oh·ow + position), read directly
+    from the padded input: the same values as ``F.unfold`` without unfolding every position."""
+    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+    n, position = index // (oh * ow), index % (oh * ow)
+    device = padded.device
+    ys = (position // ow * sh)[:, None] + torch.arange(kh, device=device) * dh
+    xs = (position % ow * sw)[:, None] + torch.arange(kw, device=device) * dw
+    channels = torch.arange(padded.shape[1], device=device)
+    patches = padded[n[:, None, None, None], channels[None, :, None, None],
+                     ys[:, None, :, None], xs[:, None, None, :]]
+    return patches.reshape(len(index), -1)
+
+
+def layer_rows(module: nn.Module, x: torch.Tensor,
+               index: torch.Tensor | None = None) -> torch.Tensor:
     """The layer's input as rows of each group's augmented input space ([input, 1] if it has a
-    bias): [G, N, d], G = 1 except for grouped convolutions."""
+    bias): [G, N, d], G = 1 except for grouped convolutions; only rows ``index`` if given."""
     groups = _groups(module)
     if isinstance(module, nn.Conv2d):
-        mode = "constant" if module.padding_mode == "zeros" else module.padding_mode
-        x = F.pad(x, module._reversed_padding_repeated_twice, mode=mode)
-        rows = F.unfold(x, module.kernel_size, module.dilation, 0, module.stride)
-        # [N, C·kh·kw, L] is channel-major, so group g's columns are one contiguous block
-        rows = rows.transpose(1, 2).reshape(-1, groups, rows.shape[1] // groups).transpose(0, 1)
+        x, oh, ow = _padded(module, x)
+        if index is None:
+            rows = F.unfold(x, module.kernel_size, module.dilation, 0, module.stride)
+            rows = rows.transpose(1, 2).reshape(-1, rows.shape[1])
+        else:
+            rows = _patches(module, x, oh, ow, index)
+        # patches are channel-major (C, kh, kw), so group g's columns are one contiguous block
+        rows = rows.reshape(rows.shape[0], groups, -1).transpose(0, 1)
     else:
-        rows = x.reshape(1, -1, x.shape[-1])
+        rows = x.reshape(-1, x.shape[-1])
+        rows = (rows if index is None else rows[index]).unsqueeze(0)
     if module.bias is not None:
         rows = torch.cat([rows, torch.ones(*rows.shape[:2], 1, dtype=rows.dtype,
                                            device=rows.device)], 2)
@@ -152,6 +188,20 @@ def _response(module: nn.Module, basis: torch.Tensor) -> torch.Tensor:
     """M·B per group, stored in the basis' own layout (a matrix for ungrouped layers)."""
     response = _matrix(module, (module.weight, module.bias)) @ _stacked(basis)
     return response if basis.dim() == 3 else response[0]
+
+
+def _sampled_rows(module: nn.Module, chunks, counts, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` of the concatenated rows of all ``chunks``, in the order of ``idx``."""
+    out, start = None, 0
+    for x, count in zip(chunks, counts):
+        where = torch.nonzero((idx >= start) & (idx < start + count)).flatten()
+        if where.numel():
+            rows = layer_rows(module, x, (idx[where] - start).to(x.device))
+            if out is None:
+                out = rows.new_empty(rows.shape[0], len(idx), rows.shape[2])
+            out[:, where.to(rows.device)] = rows
+        start += count
+    return out
 
 
 class SubspaceMemory:
@@ -187,9 +237,10 @@ class SubspaceMemory:
         """
         layers = self.layers(model)
         self._check_energy_keys(list(layers))
-        rows: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+        # inputs, not rows: a conv's rows (every patch) are unfolded only for the sample kept
+        seen: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
         hooks = [m.register_forward_pre_hook(
-            lambda mod, args, n=n: rows[n].append(layer_rows(mod, args[0].detach())))
+            lambda mod, args, n=n: seen[n].append(args[0].detach()))
             for n, m in layers.items()]
         was_training = model.training
         model.eval()
@@ -202,14 +253,17 @@ class SubspaceMemory:
                 h.remove()
         self.sync(model)
         generator = torch.Generator().manual_seed(len(self.bases))
-        for name, chunks in rows.items():
+        for name, chunks in seen.items():
             if not chunks:
                 continue
-            acts = torch.cat(chunks, 1)
-            # convs: subsample patches (fixed seed, no global RNG)
-            if acts.shape[1] > self.max_rows:
-                idx = torch.randperm(acts.shape[1], generator=generator)[: self.max_rows]
-                acts = acts[:, idx.to(acts.device)]
+            module = layers[name]
+            counts = [row_count(module, x) for x in chunks]
+            if sum(counts) > self.max_rows:
+                # convs: subsample patches (fixed seed, no global RNG)
+                idx = torch.randperm(sum(counts), generator=generator)[: self.max_rows]
+                acts = _sampled_rows(module, chunks, counts, idx)
+            else:
+                acts = torch.cat([layer_rows(module, x) for x in chunks], 1)
             if acts.shape[0] == 1:
                 self.bases[name] = update_basis(self.bases.get(name), acts[0],
                                                 self.energy_of(name))
