@@ -207,7 +207,9 @@ def launch(experiment, jobs: list[Job], hydra_args: list[str]) -> list[dict]:
                 overrides=[f"job={','.join(str(i) for i in range(len(jobs)))}", *defaults,
                            *hydra_args])
         except HydraException as err:
-            raise ConfigError(f"command line: {' '.join(str(err).split())}") from None
+            # Hydra's hints about its search path and '+' do not apply to a launcher's keys
+            text = str(err).split("Config search path")[0].split("To append to your config")[0]
+            raise ConfigError(f"command line: {' '.join(text.split())}") from None
         return [r.return_value for batch in batches for r in batch]
 
 

@@ -45,6 +45,18 @@ def test_every_sweep_point_is_validated_before_any_job(make_experiment, capsys):
     assert not (path.parent.parent / "results").exists()       # nothing started
 
 
+def test_bad_launcher_override_is_one_line_before_any_job(make_experiment, capsys):
+    path = make_experiment()
+    assert main(["run", str(path), "hydra/launcher=jobib"]) == 2
+    assert capsys.readouterr().err == (
+        "error: command line: In 'hydra/config': Could not find 'hydra/launcher/jobib' Available "
+        "options in 'hydra/launcher': basic joblib submitit_local submitit_slurm\n")
+    assert main(["run", str(path), "hydra/launcher=joblib", "hydra.launcher.n_jobz=2"]) == 2
+    assert capsys.readouterr().err == (
+        "error: command line: Could not override 'hydra.launcher.n_jobz'.\n")
+    assert not (path.parent.parent / "results" / "tiny" / "naive").exists()
+
+
 def test_sweep_jobs_have_their_own_folders(make_experiment):
     path = make_experiment(strategies=["naive", "sparsegrow"], seeds=[0])
     jobs, _ = plan_jobs(path, ["seed=0,1,0", "training.lr=0.1,0.2",
