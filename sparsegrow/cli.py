@@ -16,14 +16,30 @@ class RunsFailed(Exception):
 
 
 def _run(args) -> None:
-    from sparsegrow.runner.launch import aggregate, launch, plan_jobs
+    from sparsegrow.runner.launch import LauncherConfigError, aggregate, launch, plan_jobs
 
     # --multirun may also come after the experiment, among the overrides
     overrides = [o for o in args.overrides if o not in ("-m", "--multirun")]
     jobs, hydra_args = plan_jobs(args.experiment, overrides)   # every point validated
-    outcomes = launch(args.experiment, jobs, hydra_args)
+    try:
+        outcomes = launch(args.experiment, jobs, hydra_args)
+    except LauncherConfigError:   # no job started
+        raise
+    except BaseException:
+        # a job crashed (the launcher ran the others first) or the launch was interrupted:
+        # what finished is summarized before the error shows
+        _print_results(aggregate(jobs))
+        raise
+    failed = _print_results(aggregate(jobs, outcomes))
+    if failed:
+        raise RunsFailed(f"{len(failed)} of {len(jobs)} run(s) failed (lines above); "
+                         f"the summaries leave them out")
+
+
+def _print_results(results) -> list[str]:
+    """Print each experiment's table, folders and W&B runs; the failed runs' lines."""
     failed = []
-    for result in aggregate(jobs, outcomes):
+    for result in results:
         print()
         print(result.table)
         print(f"results: {result.directory}/ (summary.md, summary.csv, summary.json, "
@@ -44,10 +60,7 @@ def _run(args) -> None:
         failed += result.failed
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
-    if failed:
-        raise RunsFailed(f"{len(failed)} of {len(jobs)} run(s) failed (lines above); "
-                         f"the summaries leave them out")
-
+    return failed
 
 
 def _bench(args) -> None:

@@ -37,6 +37,10 @@ from sparsegrow.runner.plots import plot_experiment
 _NOT_IN_RUN_NAME = ("strategy", "strategies", "seed", "seeds", "name", "logging")
 
 
+class LauncherConfigError(ConfigError):
+    """Hydra could not compose the launcher's config: raised before any job starts."""
+
+
 @dataclass
 class Job:
     """One strategy × seed of one sweep point: ``load_experiment(experiment, overrides,
@@ -179,8 +183,8 @@ def run_job(cfg) -> dict:
     mode = resolve_mode(plan.experiment.logging.wandb.mode.value)
     try:
         out, ran = run_one(plan, job.strategy, job.seed, wandb_mode=mode)
-    except DivergenceError as err:
-        return {"status": "failed", "error": str(err), "wandb_mode": mode}
+    except DivergenceError:       # its failed.json says why; the summary reads it
+        return {"status": "failed"}
     return {"status": "ran" if ran else "skipped", "folder": str(out), "wandb_mode": mode}
 
 
@@ -209,25 +213,25 @@ def launch(experiment, jobs: list[Job], hydra_args: list[str]) -> list[dict]:
         except HydraException as err:
             # Hydra's hints about its search path and '+' do not apply to a launcher's keys
             text = str(err).split("Config search path")[0].split("To append to your config")[0]
-            raise ConfigError(f"command line: {' '.join(text.split())}") from None
+            raise LauncherConfigError(f"command line: {' '.join(text.split())}") from None
         return [r.return_value for batch in batches for r in batch]
 
 
-def aggregate(jobs: list[Job], outcomes: list[dict]) -> list[ExperimentResult]:
-    """Summary files and plots of every experiment folder the jobs wrote, from its finished
-    runs; what did not finish is named."""
+def aggregate(jobs: list[Job], outcomes: list[dict] | None = None) -> list[ExperimentResult]:
+    """Summary files and plots of every experiment folder the jobs write, from the runs found
+    finished there; the others are named, failed or missing. ``outcomes`` (the jobs' return
+    values; None when the launch itself failed) tell which ran now and the W&B mode."""
     results = {}
-    for job, outcome in zip(jobs, outcomes):
+    for i, job in enumerate(jobs):
         result = results.setdefault(job.directory, ExperimentResult(
             directory=Path(job.directory), table="", plots=[]))
-        if outcome["wandb_mode"] != "disabled":
-            result.wandb_mode = outcome["wandb_mode"]
-        if outcome["status"] == "failed":
-            result.failed.append(outcome["error"])
-        else:
+        outcome = outcomes[i] if outcomes is not None else {"status": None}
+        if outcome["status"] in ("ran", "skipped"):
             folder = Path(outcome["folder"])
             (result.ran if outcome["status"] == "ran" else result.skipped).append(folder)
-            result.wandb += wandb_locations(folder)
+            if outcome["wandb_mode"] != "disabled":
+                result.wandb_mode = outcome["wandb_mode"]
+                result.wandb += wandb_locations(folder)
     for directory, result in results.items():
         mine = [j for j in jobs if j.directory == directory]
         strategies = list(dict.fromkeys(j.strategy for j in mine))
@@ -235,9 +239,12 @@ def aggregate(jobs: list[Job], outcomes: list[dict]) -> list[ExperimentResult]:
         summary = summarize(result.directory, strategies, seeds)
         result.table = write_summary(result.directory, summary, title=result.directory.name)
         result.plots = plot_experiment(result.directory, strategies, seeds)
-        result.missing = [f"{strategy} {seed}" for strategy, entry in summary.items()
-                          for seed, status in entry.get("unfinished", {}).items()
-                          if status == "missing"]
+        for strategy, entry in summary.items():
+            for seed, status in entry.get("unfinished", {}).items():
+                if status.startswith("failed: "):
+                    result.failed.append(status.removeprefix("failed: "))
+                else:
+                    result.missing.append(f"{strategy} {seed}")
     return list(results.values())
 
 

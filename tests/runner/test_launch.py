@@ -135,3 +135,25 @@ def test_submitit_local_sweep_runs_every_job(make_experiment):
         assert metrics["seed"] == seed and metrics["n_growth_events"] == 1
     logs = sorted(p.name for p in (exp / "launches").glob("*/.submitit/*/*_log.out"))
     assert len(logs) == 2                       # one submitit job each
+
+
+def test_a_crashing_job_lets_the_others_run_and_the_summary_names_it(make_experiment,
+                                                                      monkeypatch, capsys):
+    import sparsegrow.runner.run as run_module
+
+    real = run_module.run_one
+
+    def crash_seed1(plan, strategy, seed, **kwargs):
+        if seed == 1:
+            raise RuntimeError("boom")
+        return real(plan, strategy, seed, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_one", crash_seed1)
+    path = make_experiment(seeds=[0, 1, 2], n_experiences=2)
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["run", str(path)])
+    exp = path.parent.parent / "results" / "tiny"
+    summary = json.loads((exp / "summary.json").read_text())
+    assert summary["naive"]["seeds"] == [0, 2]
+    assert summary["naive"]["unfinished"] == {"seed1": "missing"}
+    assert "not finished yet, left out of the summary: naive seed1" in capsys.readouterr().out
