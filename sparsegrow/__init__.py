@@ -1,8 +1,9 @@
 """SparseGrow: grow networks in task-agnostic continual learning without growth-induced forgetting.
 
 The growth engine (:mod:`sparsegrow.growth`) and the protection math
-(:mod:`sparsegrow.protection`) are plain PyTorch. The Avalanche plugins are exported here lazily,
-so that ``import sparsegrow.growth`` does not pay for importing Avalanche (about 6 s, 1 GB).
+(:mod:`sparsegrow.protection`) are plain PyTorch. The Avalanche plugins and the W&B logger are
+exported here lazily, so that ``import sparsegrow.growth`` does not pay for importing Avalanche
+(about 6 s, 1 GB).
 """
 
 __version__ = "0.1.0"
@@ -12,6 +13,7 @@ _PLUGINS = {
     "GrowthPlugin": "sparsegrow.plugins.growth",
     "FreezingPlugin": "sparsegrow.plugins.freezing",
     "GIFtMetric": "sparsegrow.plugins.gift",
+    "WandBLogger": "sparsegrow.logging.wandb_logger",
 }
 
 __all__ = ["__version__", *_PLUGINS]

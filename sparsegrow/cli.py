@@ -1,5 +1,5 @@
 """Command line: ``sparsegrow run experiments/X.yaml [key=value ...]``,
-``sparsegrow bench <name> [args]`` and ``sparsegrow report``."""
+``sparsegrow bench <name> [args]``, ``sparsegrow report`` and ``sparsegrow inspect <model>``."""
 
 from __future__ import annotations
 
@@ -7,41 +7,60 @@ import argparse
 import importlib
 import pkgutil
 import sys
-import warnings
 
 from sparsegrow.errors import SparseGrowError
 
 
+class RunsFailed(Exception):
+    """Some runs of an experiment failed; each was already reported on its own line."""
+
+
 def _run(args) -> None:
-    from sparsegrow.config import load_experiment
+    from sparsegrow.runner.launch import LauncherConfigError, aggregate, launch, plan_jobs
 
-    # Avalanche's own deprecation notices (e.g. ReplayPlugin's storage policy) are not the
-    # user's to act on; they would break the progress bars.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="avalanche")
-    # ReplayPlugin's storage policy warns from inside Avalanche on every experience; the
-    # warning names Avalanche's own call, not anything in the user's config.
-    warnings.filterwarnings("ignore", message="Call to deprecated function",
-                            category=DeprecationWarning)
+    # --multirun may also come after the experiment, among the overrides
+    overrides = [o for o in args.overrides if o not in ("-m", "--multirun")]
+    jobs, hydra_args = plan_jobs(args.experiment, overrides)   # every point validated
+    try:
+        outcomes = launch(args.experiment, jobs, hydra_args)
+    except LauncherConfigError:   # no job started
+        raise
+    except BaseException:
+        # a job crashed (the launcher ran the others first) or the launch was interrupted:
+        # what finished is summarized before the error shows
+        _print_results(aggregate(jobs))
+        raise
+    failed = _print_results(aggregate(jobs, outcomes))
+    if failed:
+        raise RunsFailed(f"{len(failed)} of {len(jobs)} run(s) failed (lines above); "
+                         f"the summaries leave them out")
 
-    plan = load_experiment(args.experiment, args.overrides)
-    from sparsegrow.runner import run_experiment
 
-    result = run_experiment(plan)
-    print()
-    print(result.table)
-    print(f"results: {result.directory}/ (summary.md, summary.csv, summary.json, "
-          f"<strategy>/seed<k>/)")
-    print(f"plots:   {result.directory / 'plots'}/")
-    if result.wandb_mode == "offline":
-        print("W&B (offline runs; upload with `wandb sync <dir>`):")
-        for location in result.wandb:
-            print(f"  wandb sync {location}")
-    elif result.wandb_mode == "online":
-        print("W&B runs:")
-        for location in result.wandb:
-            print(f"  {location}")
-    if result.skipped:
-        print(f"{len(result.skipped)} run(s) were already finished and were not rerun.")
+def _print_results(results) -> list[str]:
+    """Print each experiment's table, folders and W&B runs; the failed runs' lines."""
+    failed = []
+    for result in results:
+        print()
+        print(result.table)
+        print(f"results: {result.directory}/ (summary.md, summary.csv, summary.json, "
+              f"<strategy>/seed<k>/)")
+        print(f"plots:   {result.directory / 'plots'}/")
+        if result.wandb_mode == "offline":
+            print("W&B (offline runs; upload with `wandb sync <dir>`):")
+            for location in result.wandb:
+                print(f"  wandb sync {location}")
+        elif result.wandb_mode == "online":
+            print("W&B runs:")
+            for location in result.wandb:
+                print(f"  {location}")
+        if result.skipped:
+            print(f"{len(result.skipped)} run(s) were already finished and were not rerun.")
+        for run in result.missing:      # e.g. being run by another process
+            print(f"not finished yet, left out of the summary: {run}")
+        failed += result.failed
+    for line in failed:
+        print(f"failed: {line}", file=sys.stderr)
+    return failed
 
 
 def _bench(args) -> None:
@@ -60,12 +79,37 @@ def _report(args) -> None:
     print(f"written: {args.out} and the results block of {args.readme} (from {args.results}/)")
 
 
+def _inspect(args) -> None:
+    import torch
+
+    from sparsegrow.inspection import (inspect_model, layer_table, load_model, parse_options,
+                                       zoo_table)
+
+    if args.zoo:
+        print(zoo_table())
+        return
+    if args.model is None:
+        raise SparseGrowError("inspect needs a model (or --zoo)")
+    try:
+        shape = tuple(int(v) for v in args.input_shape.split(","))
+    except ValueError:
+        raise SparseGrowError(f"--input-shape must be integers like 3,32,32, got "
+                              f"'{args.input_shape}'") from None
+    model = load_model(args.model, input_shape=shape, n_classes=args.classes,
+                       **parse_options(args.options))
+    print(layer_table(inspect_model(model, torch.randn(2, *shape))))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparsegrow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment YAML (every strategy × seed)")
     run.add_argument("experiment", help="experiments/<name>.yaml")
-    run.add_argument("overrides", nargs="*", help="key=value overrides, e.g. training.epochs=2")
+    run.add_argument("-m", "--multirun", action="store_true",
+                     help="accepted as in Hydra; comma lists always sweep")
+    run.add_argument("overrides", nargs=argparse.REMAINDER,
+                     help="key=value overrides, e.g. training.epochs=2 strategy=naive,sparsegrow "
+                          "seed=0,1 strategy.plugins.sparsegrow.subspace_energy=0.95")
     run.set_defaults(func=_run)
     bench = sub.add_parser("bench", help="run a benchmark script of sparsegrow.bench")
     bench.add_argument("name")
@@ -77,6 +121,17 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--readme", default="README.md",
                         help="README whose results block is refreshed (default README.md)")
     report.set_defaults(func=_report)
+    inspect = sub.add_parser("inspect", help="which layers of a model grow and how each one is "
+                                             "protected")
+    inspect.add_argument("model", nargs="?", help="small_cnn, torchvision:<name> or "
+                                                  "package.module:callable")
+    inspect.add_argument("options", nargs="*", help="model keyword arguments key=value")
+    inspect.add_argument("--input-shape", default="3,32,32",
+                         help="shape of one sample (default 3,32,32)")
+    inspect.add_argument("--classes", type=int, default=10, help="classes (default 10)")
+    inspect.add_argument("--zoo", action="store_true",
+                         help="the summary table of the README's architectures")
+    inspect.set_defaults(func=_inspect)
     return parser
 
 
@@ -87,6 +142,9 @@ def main(argv=None) -> int:
     except SparseGrowError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RunsFailed as err:     # the config was fine: exit 1, not a usage error's 2
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -25,3 +25,8 @@ class DatasetNotFoundError(SparseGrowError):
 
 class IncompatiblePluginError(SparseGrowError):
     """Plugins were combined in a way that cannot work (e.g. SI with widening)."""
+
+
+class DivergenceError(SparseGrowError):
+    """Training diverged (a non-finite loss or parameter); the message names the strategy, seed,
+    experience and iteration and the likely cause."""

@@ -25,16 +25,16 @@ def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3):
         ε·σ₁²/(σᵢσⱼ) (callers that need it exact re-orthogonalise).
     """
     wide = a.shape[0] <= a.shape[1]
-    gram = a @ a.T if wide else a.T @ a
     try:
-        values, vectors = torch.linalg.eigh(gram)
+        values, vectors = torch.linalg.eigh(a @ a.T if wide else a.T @ a)
     except torch.linalg.LinAlgError:
-        # LAPACK's eigh can fail to converge on a single-precision Gram matrix with clustered
-        # eigenvalues; double precision converges where it can, and its answer is cast back
-        if not bool(torch.isfinite(gram).all()):
-            raise
-        values, vectors = torch.linalg.eigh(gram.double())
-        values, vectors = values.to(a.dtype), vectors.to(a.dtype)
+        # LAPACK's eigh can fail to converge on a Gram matrix of tiny entries (σ ~ 1e-6 in
+        # float32, e.g. a nearly silent layer's M); the decomposition is scale-invariant, so
+        # retry on a scaled by a power of two (exact) and scale the eigenvalues back
+        scale = 2.0 ** float(torch.frexp(a.abs().max())[1])
+        b = a / scale
+        values, vectors = torch.linalg.eigh(b @ b.T if wide else b.T @ b)
+        values = values * scale ** 2
     s = values.flip(0).clamp_min(0).sqrt()
     r = int((s >= rtol * s[0]).sum()) if s.numel() and s[0] > 0 else 0
     s, vectors = s[:r], vectors.flip(1)[:, :r]

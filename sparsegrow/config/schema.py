@@ -66,9 +66,12 @@ class ExperimentConfig:
     benchmark: Dict[str, Any] = field(default_factory=dict)   # {name, builder kwargs}
     model: Dict[str, Any] = field(default_factory=dict)       # {name, model kwargs}
     training: TrainingConfig = field(default_factory=TrainingConfig)
-    strategies: List[str] = field(default_factory=list)       # preset names in strategies/
+    # preset names in strategies/, or {name, preset, plugins: {plugin: {keyword: value}}}
+    strategies: List[Any] = field(default_factory=list)
     seeds: List[int] = field(default_factory=lambda: [0])
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # {key: values in Hydra's sweep grammar}, e.g. {seed: "0,1,2"}; run by sparsegrow run
+    sweep: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

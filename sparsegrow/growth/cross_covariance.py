@@ -23,6 +23,10 @@ Exact choices:
   averaged per sample before the outer product because P's and C's positions do not correspond
   one to one (C's kernel, pooling and strides lie between them). Extra leading dimensions of a
   Linear's input/output (e.g. sequences) are averaged the same way.
+- Wide pairs stay factored: M = Σ over samples of δ ⊗ a has rank at most the number of samples
+  N, so when M would have more than ``DENSE_MAX`` entries (a VGG classifier: 4096 × 25088) it is
+  kept as its two factors (N rows of δ, N rows of a) and its SVD comes from their QR
+  decompositions, never forming M. Smaller pairs keep the dense M and its SVD as before.
 """
 
 from __future__ import annotations
@@ -39,30 +43,75 @@ from sparsegrow.growth.layers import get_layer
 from sparsegrow.linalg import thin_svd
 
 
+DENSE_MAX = 2 ** 22  # entries of M above which it is kept factored (16 MB in float32)
+
+
+def _factored_svd(left: torch.Tensor, right: torch.Tensor):
+    """Singular values and right singular vectors of leftᵀ·right from thin QRs of the factors
+    (cost linear in M's dimensions, quadratic in the number of rows N)."""
+    q_left, r_left = torch.linalg.qr(left.T)
+    q_right, r_right = torch.linalg.qr(right.T)
+    _, values, vh = thin_svd(r_left @ r_right.T)
+    return values, vh @ q_right.T
+
+
 @dataclass(frozen=True)
 class Spectrum:
-    """M of one pair with its thin SVD (``M = U diag(singular_values) directions``)."""
+    """M of one pair with its thin SVD (``M = U diag(singular_values) directions``).
 
-    matrix: torch.Tensor
+    M is either ``dense`` or ``factors`` (left [N, C's outputs], right [N, P's inputs]) with
+    M = leftᵀ·right; :attr:`matrix` forms it either way.
+    """
+
+    dense: torch.Tensor | None
     singular_values: torch.Tensor
     directions: torch.Tensor
+    factors: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
     def of(cls, matrix: torch.Tensor) -> "Spectrum":
         _, values, vh = thin_svd(matrix)
         return cls(matrix, values, vh)
 
+    @classmethod
+    def of_factors(cls, left: torch.Tensor, right: torch.Tensor) -> "Spectrum":
+        values, vh = _factored_svd(left, right)
+        return cls(None, values, vh, (left, right))
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        return self.dense if self.factors is None else self.factors[0].T @ self.factors[1]
+
+    @property
+    def inputs(self) -> int:
+        """Number of P's input features M has columns for."""
+        return self.directions.shape[1] if self.factors is None else self.factors[1].shape[1]
+
+    def restricted(self, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Singular values and right singular vectors of M restricted to the orthogonal
+        complement of ``basis`` (orthonormal columns in P's input space)."""
+        if self.factors is None:
+            _, values, vh = thin_svd(self.dense - (self.dense @ basis) @ basis.T)
+            return values, vh
+        left, right = self.factors
+        return _factored_svd(left, right - (right @ basis) @ basis.T)
+
     def padded_to(self, dim: int, layer: str) -> "Spectrum":
         """M for an input space grown to ``dim`` features (an upstream layer widened after M was
         computed): the new input features get zero columns, so the new units ignore them."""
-        have = self.matrix.shape[1]
+        have = self.inputs
         if have == dim:
             return self
         if have > dim:
             raise GrowthError(f"cannot initialise '{layer}' on data: M has {have} input columns "
                               f"but the layer has only {dim}")
-        return Spectrum(F.pad(self.matrix, (0, dim - have)), self.singular_values,
-                        F.pad(self.directions, (0, dim - have)))
+        pad = (0, dim - have)
+        if self.factors is None:
+            return Spectrum(F.pad(self.dense, pad), self.singular_values,
+                            F.pad(self.directions, pad))
+        left, right = self.factors
+        return Spectrum(None, self.singular_values, F.pad(self.directions, pad),
+                        (left, F.pad(right, pad)))
 
 
 def _patch_means(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -98,6 +147,12 @@ def cross_covariances(model: nn.Module, pairs: list[ExpandablePair], batches,
     :param batches: iterable of ``(x, y, ...)``; extra elements (e.g. task labels) are ignored.
     :param loss_fn: ``loss_fn(model(x), y) -> scalar`` averaged over the batch.
     """
+    return {name: m if isinstance(m, torch.Tensor) else m[0].T @ m[1]
+            for name, m in _measure(model, pairs, batches, loss_fn).items()}
+
+
+def _measure(model, pairs, batches, loss_fn) -> dict:
+    """{producer: dense M, or its factors (left, right) for a pair wider than DENSE_MAX}."""
     producers = {p.producer: get_layer(model, p.producer) for p in pairs}
     consumers = {p.consumer: get_layer(model, p.consumer) for p in pairs}
     inputs: dict[str, torch.Tensor] = {}
@@ -125,6 +180,10 @@ def cross_covariances(model: nn.Module, pairs: list[ExpandablePair], batches,
                 for n, m in consumers.items()]
     device = next(model.parameters()).device
     sums = {p.producer: None for p in pairs}
+    wide = {p.producer for p in pairs
+            if consumers[p.consumer].weight.shape[0] * producers[p.producer].weight[0].numel()
+            > DENSE_MAX}
+    rows: dict[str, tuple[list, list]] = {name: ([], []) for name in wide}
     n_batches = 0
     modes = {m: m.training for m in model.modules()}
     model.eval()
@@ -141,6 +200,10 @@ def cross_covariances(model: nn.Module, pairs: list[ExpandablePair], batches,
                     if grad is None:
                         grad = torch.zeros_like(outputs[p.consumer])
                     delta = _per_sample(grad, isinstance(consumers[p.consumer], nn.Conv2d))
+                    if p.producer in wide:
+                        rows[p.producer][0].append(delta)
+                        rows[p.producer][1].append(inputs[p.producer].to(delta.dtype))
+                        continue
                     term = delta.T @ inputs[p.producer].to(delta.dtype)
                     sums[p.producer] = term if sums[p.producer] is None else sums[p.producer] + term
                 n_batches += 1
@@ -153,11 +216,12 @@ def cross_covariances(model: nn.Module, pairs: list[ExpandablePair], batches,
             module.training = training
     if n_batches == 0:
         raise GrowthError("cannot compute the cross-covariance M: no batches were given")
-    return {name: total / n_batches for name, total in sums.items()}
+    return {name: ((torch.cat(rows[name][0]) / n_batches, torch.cat(rows[name][1]))
+                   if name in wide else total / n_batches) for name, total in sums.items()}
 
 
 def spectra(model: nn.Module, pairs: list[ExpandablePair], batches,
             loss_fn) -> dict[str, Spectrum]:
     """:func:`cross_covariances` with the SVD of each M, keyed by producer name."""
-    return {name: Spectrum.of(m) for name, m in
-            cross_covariances(model, pairs, batches, loss_fn).items()}
+    return {name: Spectrum.of(m) if isinstance(m, torch.Tensor) else Spectrum.of_factors(*m)
+            for name, m in _measure(model, pairs, batches, loss_fn).items()}

@@ -31,11 +31,16 @@ class Grower:
 
     :param model: the model to grow (changed in place).
     :param optimizer: optimizer whose parameters and state follow growth (same object kept).
+    :param example: an input batch (a few samples suffice), used only if torch.fx cannot trace
+        the forward: the analysis then exports the model on it with ``torch.export``. May be
+        set or replaced later through the attribute of the same name.
     """
 
-    def __init__(self, model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None):
+    def __init__(self, model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None,
+                 example: torch.Tensor | None = None):
         self.model = model
         self.optimizer = optimizer
+        self.example = example
         self.history: list[dict] = []
         self._tracked = TrackedTensors()
         self._report: GraphReport | None = None
@@ -50,7 +55,7 @@ class Grower:
         """The graph analysis of the model as it is now."""
         signature = self._current_signature()
         if self._report is None or signature != self._signature:
-            self._report = analyse(self.model)
+            self._report = analyse(self.model, self.example)
             self._signature = signature
         return self._report
 

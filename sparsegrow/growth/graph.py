@@ -9,9 +9,17 @@ reason, so a user learns *which* layer cannot grow and *why*.
 
 Decisions:
 
-- Modules whose forward torch.fx cannot trace (data-dependent control flow, third-party code) are
-  traced as opaque leaves: the tracer retries with the innermost failing module made a leaf. A
-  ``Linear``/``Conv2d`` hidden inside such a leaf is rejected with the tracing error.
+- Modules whose forward torch.fx cannot trace (Python on shapes such as ``len(x)`` or
+  ``if x.dim() > 2``, data-dependent control flow, third-party code) are traced as opaque leaves:
+  the tracer retries with the innermost failing module made a leaf. When the model's own forward
+  cannot be traced, or a ``Linear``/``Conv2d`` is hidden inside such a leaf, and an example batch
+  is given, the graph comes from ``torch.export`` on that batch instead
+  (:mod:`sparsegrow.growth.export_graph`), which evaluates Python on shapes. Whatever export
+  cannot take either (control flow on tensor *values*) keeps the fx result: a layer inside an
+  opaque leaf is rejected with the tracing error.
+- Depthwise convolutions (``groups == in_channels == out_channels``) are per-channel
+  operations: they may lie between P and C and are widened with P (one new group per new unit).
+- A spatial mean without ``keepdim`` (``x.mean([2, 3])``) is global pooling plus a flatten.
 - ``spatial`` (the H·W input columns of C per channel of P after a Flatten) is derived from the
   layer sizes, ``C.in_features // P.out_channels``. This is exact because only per-channel
   operations may lie between P and C, so no example input is needed to analyse a model.
@@ -33,6 +41,7 @@ import torch.nn.functional as F
 
 from sparsegrow.errors import GrowthError
 from sparsegrow.growth.deepen import inserted_modules
+from sparsegrow.growth.export_graph import export_graph
 from sparsegrow.growth.layers import LAYER_TYPES, width as _width
 
 
@@ -64,13 +73,20 @@ _CONCATENATIONS = {torch.cat, torch.concat, torch.stack, torch.hstack, torch.vst
 _METADATA_METHODS = {"size", "dim"}
 
 
+def is_depthwise(module: nn.Module) -> bool:
+    """A Conv2d with one input and one output channel per group: a per-channel operation."""
+    return (isinstance(module, nn.Conv2d) and module.groups > 1
+            and module.groups == module.in_channels == module.out_channels)
+
+
 @dataclass(frozen=True)
 class ExpandablePair:
     """A producer P that can be widened together with its single consumer C.
 
     :param producer: qualified name of P (``Linear`` or ``Conv2d``).
     :param consumer: qualified name of C (``Linear`` or ``Conv2d``).
-    :param between: qualified names of the per-feature modules with state to widen (BatchNorm).
+    :param between: qualified names of the per-feature modules with state to widen (BatchNorm,
+        depthwise Conv2d), in graph order.
     :param spatial: input columns of C per output feature of P (H·W after a conv→Flatten→Linear,
         else 1).
     """
@@ -151,6 +167,41 @@ def trace(model: nn.Module) -> tuple[fx.Graph, dict[str, str]]:
             opaque[name] = f"{type(inner).__name__}: {inner}"
 
 
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def _layers_inside(model: nn.Module, opaque: dict[str, str]) -> bool:
+    return any(isinstance(m, LAYER_TYPES) and any(n.startswith(leaf + ".") for leaf in opaque)
+               for n, m in model.named_modules())
+
+
+def module_graph(model: nn.Module, example: torch.Tensor | None = None
+                 ) -> tuple[fx.Graph, dict[str, str]]:
+    """The graph to analyse: torch.fx, else torch.export on ``example`` (see the module doc).
+
+    :return: the graph and {opaque leaf module name: its tracing error}.
+    """
+    try:
+        graph, opaque = trace(model)
+    except GrowthError as error:
+        if example is None:
+            raise GrowthError(f"{error}; give an example batch (Grower(model, example=x)) to "
+                              "analyse it with torch.export") from None
+        try:
+            return export_graph(model, example), {}
+        except Exception as failure:
+            raise GrowthError(f"{error}, and torch.export cannot export it on the example batch "
+                              f"({_first_line(failure)})") from None
+    if example is not None and _layers_inside(model, opaque):
+        try:
+            return export_graph(model, example), {}
+        except Exception:  # export cannot take it either: the fx graph with its leaves stays
+            pass
+    return graph, opaque
+
+
 def _is_metadata(node: fx.Node) -> bool:
     """Users that read a tensor's shape (``x.size(0)``, ``x.shape``), not its values."""
     if node.op == "call_method" and node.target in _METADATA_METHODS:
@@ -191,6 +242,12 @@ def _is_flatten(node: fx.Node) -> bool:
         start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
         end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
         return (start, end) == (1, -1)
+    if node.op in ("call_method", "call_function") and node.target in ("mean", torch.mean):
+        # x.mean([2, 3]): global average pooling straight to [batch, channels]
+        dims = args[1] if len(args) > 1 else node.kwargs.get("dim")
+        keepdim = args[2] if len(args) > 2 else node.kwargs.get("keepdim", False)
+        return (isinstance(dims, (tuple, list)) and sorted(d % 4 for d in dims) == [2, 3]
+                and not keepdim)
     if node.op == "call_method" and node.target in ("view", "reshape"):
         shape = args[1:]
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -215,6 +272,9 @@ class _Walk:
     def follow(self, start: fx.Node) -> ExpandablePair | str:
         producer = self.modules[start.target]
         is_conv = isinstance(producer, nn.Conv2d)
+        if is_depthwise(producer):
+            return (f"depthwise convolution (groups={producer.groups}): it is widened together "
+                    "with the layer whose output it filters")
         if is_conv and producer.groups != 1:
             return f"grouped convolution (groups={producer.groups})"
         reason = self._once(start.target)
@@ -235,10 +295,15 @@ class _Walk:
                 return "its output is part of the model output"
             if node.op == "call_module":
                 mod = self.modules[node.target]
-                if isinstance(mod, LAYER_TYPES):
+                if is_depthwise(mod) and not flattened:
+                    reason = self._once(node.target)
+                    if reason:
+                        return reason
+                    between.append(node.target)
+                elif isinstance(mod, LAYER_TYPES):
                     return self._consumer(start.target, producer, node.target, mod, between,
                                           flattened)
-                if isinstance(mod, _BATCHNORMS):
+                elif isinstance(mod, _BATCHNORMS):
                     reason = self._once(node.target)
                     if reason:
                         return reason
@@ -303,14 +368,16 @@ class _Walk:
         return ExpandablePair(pname, cname, tuple(between), consumer.in_features // width)
 
 
-def analyse(model: nn.Module) -> GraphReport:
+def analyse(model: nn.Module, example: torch.Tensor | None = None) -> GraphReport:
     """Find the expandable pairs of ``model`` and why every other Linear/Conv2d is not one.
 
     :param model: any ``nn.Module`` whose forward takes one tensor.
+    :param example: an input batch, used only when torch.fx cannot trace the forward (or a
+        layer inside it): the graph then comes from ``torch.export`` on it.
     :return: a :class:`GraphReport`.
-    :raises GrowthError: if the model's own forward cannot be traced.
+    :raises GrowthError: if the model's own forward can be neither traced nor exported.
     """
-    graph, opaque = trace(model)
+    graph, opaque = module_graph(model, example)
     modules = dict(model.named_modules())
     calls = [n for n in graph.nodes if n.op == "call_module"]
     counts: dict[str, int] = {}

@@ -35,7 +35,6 @@ from sparsegrow.errors import GrowthError
 from sparsegrow.growth.cross_covariance import Spectrum
 from sparsegrow.growth.graph import ExpandablePair
 from sparsegrow.growth.layers import get_layer, get_module
-from sparsegrow.linalg import thin_svd
 
 INITIALIZERS = ("random", "zero_out", "net2wider", "on_data")
 
@@ -92,8 +91,7 @@ def _top_directions(spectrum: Spectrum, m: int, basis, generator) -> torch.Tenso
     if basis is None:
         values, vh = spectrum.singular_values, spectrum.directions
     else:
-        restricted = spectrum.matrix - (spectrum.matrix @ basis) @ basis.T
-        _, values, vh = thin_svd(restricted)
+        values, vh = spectrum.restricted(basis)
     rank = int((values > values.max() * 1e-6).sum()) if values.numel() and values.max() > 0 else 0
     rows = vh[: min(m, rank)]
     if rows.shape[0] < m:
@@ -130,9 +128,10 @@ def _net2wider(model, pair, m, producer, consumer, n, generator):
         producer.weight[n:] = producer.weight[source]
         if producer.bias is not None:
             producer.bias[n:] = producer.bias[source]
-        for name in pair.between:
-            bn = get_module(model, name)
-            for tensor in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
+        for name in pair.between:  # BatchNorms and depthwise convs: per-channel state
+            module = get_module(model, name)
+            for tensor in (module.weight, module.bias, getattr(module, "running_mean", None),
+                           getattr(module, "running_var", None)):
                 if tensor is not None:
                     tensor[n:] = tensor[source]
         share = torch.bincount(source, minlength=n).to(consumer.weight.dtype) + 1

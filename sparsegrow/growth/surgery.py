@@ -2,7 +2,10 @@
 
 :func:`widen` does the structure only and is exactly function preserving: the new incoming rows
 of P, its new biases and the new input columns of C are zero; new BatchNorm channels have weight
-1, bias 0, running mean 0 and running variance 1. The initialisers
+1, bias 0, running mean 0 and running variance 1; new channels of a depthwise Conv2d between
+them get the identity kernel (a 1 at the kernel's centre, bias 0), so a new unit's signal passes
+on to C as it would without the filter (a zero filter would leave the new unit dead: no
+gradient would reach its incoming or outgoing weights). The initialisers
 (:mod:`sparsegrow.growth.initializers`) then write values into the new slices. Every grown tensor
 is a *new* ``nn.Parameter`` (or buffer) on the old one's device and dtype with the same
 ``requires_grad``; modules keep their train/eval mode and their size attributes are updated.
@@ -48,6 +51,15 @@ def _grow_buffer(module: nn.Module, attr: str, shape, fill):
         setattr(module, attr, pad_to(old, shape, fill))
 
 
+def _widen_depthwise(conv: nn.Conv2d, name: str, n: int, m: int, replaced: Replaced) -> None:
+    _grow_param(conv, name, "weight", (n + m, *conv.weight.shape[1:]), 0.0, replaced)
+    _grow_param(conv, name, "bias", (n + m,), 0.0, replaced)
+    kh, kw = conv.kernel_size
+    with torch.no_grad():
+        conv.weight[n:, 0, (kh - 1) // 2, (kw - 1) // 2] = 1.0
+    conv.in_channels = conv.out_channels = conv.groups = n + m
+
+
 def widen(model: nn.Module, pair: ExpandablePair, m: int) -> Replaced:
     """Append ``m`` zero units to ``pair.producer`` (function preserving; values set later).
 
@@ -75,6 +87,9 @@ def widen(model: nn.Module, pair: ExpandablePair, m: int) -> Replaced:
 
     for name in pair.between:
         bn = get_module(model, name)
+        if isinstance(bn, nn.Conv2d):
+            _widen_depthwise(bn, name, n, m, replaced)
+            continue
         _grow_param(bn, name, "weight", (n + m,), 1.0, replaced)
         _grow_param(bn, name, "bias", (n + m,), 0.0, replaced)
         _grow_buffer(bn, "running_mean", (n + m,), 0.0)

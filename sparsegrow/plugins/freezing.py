@@ -6,15 +6,24 @@ that grew from outside (e.g. the new class rows an ``IncrementalClassifier`` add
 after every plugin's loss term and gradient change (``after_backward``) is in; ``after_update``
 restores locked values after the optimizer step; ``after_training_exp`` scores the experience
 on its last training batches and extends masks and bases.
+
+With subspace gating alone, parameters that no subspace basis covers (a layer that is not a
+Linear/Conv2d, such as LayerNorm, attention's in-projection or a positional embedding, or a
+layer that never runs its own forward) get the best protection that applies to them, frozen
+masks by importance as with ``gating="mask"``, said once in the log; BatchNorms follow the
+``batchnorm`` option (:mod:`sparsegrow.protection.batchnorm`).
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 from avalanche.core import SupervisedPlugin
 
 from sparsegrow.errors import ConfigError
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
+from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm_parameters
 from sparsegrow.protection.importance import SCORES, importance_scores
 from sparsegrow.protection.classes import is_class_incremental, output_layer, seen_rows
 from sparsegrow.protection.masks import ParamLocks
@@ -27,6 +36,7 @@ HEAD_PROTECTION = ("auto", "all", "seen", "none")
 # restores often enough that the free head never trains against drift that a restore undoes.
 STREAM_DEFAULTS = {"domain": {"energy": 0.9, "project_every": 100},
                    "class": {"energy": 0.3, "project_every": 10}}
+_log = logging.getLogger(__name__)
 
 
 class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
@@ -65,15 +75,22 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         class-incremental stream: the head must be recalibrated between old and new classes,
         which replay does and a frozen response to old inputs forbids; see
         :mod:`sparsegrow.protection.classes`).
+    :param batchnorm: BatchNorm treatment: ``free`` (affine parameters and running statistics
+        follow the newest data), ``freeze`` (each channel fixed from the end of the experience
+        it was learned in) or ``cumulative`` (running statistics over all experiences).
     """
 
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
                  gate_topk: float = 1.0, gating: str = "mask", energy: float | dict | None = None,
                  project_every: int | None = None, importance_batches: int = 4,
-                 isolate_growth: bool = False, head: str = "auto"):
+                 isolate_growth: bool = False, head: str = "auto",
+                 batchnorm: str = "free"):
         super().__init__()
         choice("importance", importance, SCORES)
         choice("gating", gating, GATINGS)
+        choice("batchnorm", batchnorm, BATCHNORM)
+        self.batchnorm = BatchNormGuard(batchnorm)
+        self._fallback_said = False
         if project_every is not None and (not isinstance(project_every, int)
                                           or project_every < 1):
             raise ConfigError(f"project_every must be a positive integer, got {project_every!r}")
@@ -151,6 +168,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         if self.keeps_bases:
             self._project(strategy)
         self.locks.restore_(self._params(strategy))
+        self.batchnorm.restore_(strategy.model)
         self._widths = {n: p.shape[0] for n, p in self._params(strategy).items()
                         if n.endswith(".weight")}
 
@@ -203,6 +221,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             self._class_incremental = True
         self.locks.sync(self._params(strategy))
         self.subspace.sync(strategy.model)
+        self.batchnorm.start(strategy.model)
         self._batches.clear()
 
     def before_update(self, strategy, **kwargs):
@@ -218,6 +237,9 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 if project:
                     self._project(strategy)
                 self.locks.restore_(self._params(strategy))
+        if self.batchnorm.saved:
+            with timed(self.timings, "gating"):
+                self.batchnorm.restore_(strategy.model)
 
     def after_training_iteration(self, strategy, **kwargs):
         self._batches.add(strategy)
@@ -239,12 +261,34 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 self._output_layer = output_layer(strategy.model, inputs[-1])
                 self._seen.update(int(c) for _, y in batches for c in torch.unique(y))
                 self._seen.update(getattr(strategy.experience, "classes_in_this_experience", ()))
+            if self.uses_subspace and not self.uses_masks and self.freeze_ratio > 0:
+                self._freeze_uncovered(strategy, batches)
+        self.batchnorm.end_experience(strategy.model)
         self._batches.clear()
+
+    def _freeze_uncovered(self, strategy, batches) -> None:
+        """Frozen masks for the parameters no subspace basis covers (BatchNorms aside)."""
+        params = self._params(strategy)
+        skip = self.subspace.covered() | batchnorm_parameters(strategy.model)
+        names = [n for n, p in params.items() if p.requires_grad and n not in skip]
+        if not names:
+            return
+        if not self._fallback_said:
+            _log.warning("subspace gating cannot protect %d parameter(s) (%s): they get frozen "
+                         "masks by %s importance instead", len(names),
+                         ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""),
+                         self.importance)
+            self._fallback_said = True
+        self.locks.sync(params)
+        scores = importance_scores(strategy.model, batches, strategy._criterion,
+                                   kind=self.importance, names=names)
+        self.locks.freeze(params, scores, self.freeze_ratio)
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"locks": self.locks.state_dict(), "subspace": self.subspace.state_dict(),
-                "timings": dict(self.timings), "steps": self._steps,
+                "timings": dict(self.timings),
+                "batchnorm": self.batchnorm.state_dict(), "steps": self._steps,
                 "grown_from": dict(self._grown_from), "seen": sorted(self._seen),
                 "output_layer": self._output_layer, "class_incremental": self._class_incremental,
                 "stream": self._stream, "project_every": self.project_every}
@@ -252,6 +296,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def load_state_dict(self, state: dict) -> None:
         self.locks.load_state_dict(state["locks"])
         self.subspace.load_state_dict(state["subspace"])
+        self.batchnorm.load_state_dict(state["batchnorm"])
         self.timings = dict(state["timings"])
         self._steps = state["steps"]
         self._grown_from = dict(state["grown_from"])

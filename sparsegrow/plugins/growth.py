@@ -113,6 +113,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         if self._grower is None or self._grower.model is not strategy.model:
             self._grower = Grower(strategy.model, optimizer=strategy.optimizer)
         self._grower.optimizer = strategy.optimizer
+        # a few samples of the current batch: the analysis exports the model on them when
+        # torch.fx cannot trace its forward (e.g. x.view(len(x), -1))
+        self._grower.example = strategy.mb_x[:2]
         return self._grower
 
     def _target_layers(self, grower: Grower) -> list[str]:

@@ -58,6 +58,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         training, in every gating mode (see :class:`FreezingPlugin`).
     :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
         ``none`` (see :class:`FreezingPlugin`).
+    :param batchnorm: BatchNorm treatment under protection: ``free``, ``freeze`` or
+        ``cumulative`` (see :mod:`sparsegrow.protection.batchnorm`).
     :param layers: ``"auto"`` (every expandable layer) or a list of producer names.
     :param growth: switch growth on/off.
     :param freezing: switch the protection (masks/subspace) on/off.
@@ -74,7 +76,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  subspace_energy: float | dict | None = None, project_every: int | None = None,
                  min_free: float = 0.0, isolate_growth: bool = True,
                  head: str = "auto", layers="auto", growth: bool = True,
-                 freezing: bool = True, batches: int = 4, seed: int = 0):
+                 freezing: bool = True, batches: int = 4, seed: int = 0,
+                 batchnorm: str = "free"):
         super().__init__()
         if not (growth or freezing):
             raise ConfigError("SparseGrowPlugin with growth: false and freezing: false does "
@@ -88,7 +91,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                                        energy=subspace_energy, project_every=project_every,
                                        importance_batches=batches,
                                        isolate_growth=isolate_growth and growth,
-                                       head=head,
+                                       head=head, batchnorm=batchnorm,
                                        ) if freezing else None
         if growth and freezing and init == "net2wider" and gating != "mask":
             # subspace gating initialises new units in the complement of old inputs; a copy of

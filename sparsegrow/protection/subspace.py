@@ -17,6 +17,16 @@ SGD (with momentum), and it holds under weight decay and Adam too; done every ``
 it costs 1/``every`` of that, and old inputs still see exactly the anchored layer at the end of
 the experience (and at growth events, which project first).
 
+A grouped Conv2d (e.g. depthwise, groups = channels) is G independent layers: group g's
+output channels see only group g's input channels. It gets one basis per group (input patches of
+its channels, plus the bias coordinate), stored as a [G, d, k] tensor whose groups with fewer
+directions are padded with zero columns (a zero column protects nothing), and the projection
+acts on the G blocks [W_g | b_g] at once. Any padding mode is handled (the input is padded as the
+layer pads it before patches are taken), so every Linear/Conv2d that runs in the forward can be
+protected; a layer that never runs its own forward (e.g. ``MultiheadAttention.out_proj``, whose
+weight the attention uses directly) gets no basis, and :meth:`SubspaceMemory.covered` says which
+parameters are protected.
+
 The same bases give the orthogonal-complement initialisation of new units
 (:meth:`SubspaceMemory.input_basis`).
 """
@@ -77,45 +87,130 @@ def check_energy(energy):
     return dict(energy) if isinstance(energy, dict) else float(energy)
 
 
-def _check_layer(name: str, module: nn.Module) -> None:
-    if isinstance(module, nn.Conv2d) and (module.groups != 1 or module.padding_mode != "zeros"):
-        raise SparseGrowError(f"subspace gating cannot protect layer '{name}': only Conv2d with "
-                              "groups=1 and zero padding is supported "
-                              f"(groups={module.groups}, padding_mode='{module.padding_mode}')")
+def update_group_bases(bases: torch.Tensor | None, acts: torch.Tensor,
+                       energy: float) -> torch.Tensor:
+    """:func:`update_basis` for each group of a grouped layer.
+
+    :param bases: [G, d, k] (zero columns pad groups with fewer directions), or None.
+    :param acts: [G, N, d] inputs of each group.
+    :return: [G, d, k'] with each group's old directions first and unchanged.
+    """
+    groups = []
+    for g in range(acts.shape[0]):
+        old = None
+        if bases is not None:
+            old = bases[g][:, bases[g].norm(dim=0) > 0]
+        groups.append(update_basis(old, acts[g], energy))
+    width = max(b.shape[1] for b in groups)
+    return torch.stack([F.pad(b, (0, width - b.shape[1])) for b in groups])
 
 
-def layer_rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The layer's input as rows of its augmented input space ([input, 1] if it has a bias)."""
+def _groups(module: nn.Module) -> int:
+    return module.groups if isinstance(module, nn.Conv2d) else 1
+
+
+def _padded(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """``x`` padded as the conv pads it, and the conv's output height and width."""
+    mode = "constant" if conv.padding_mode == "zeros" else conv.padding_mode
+    x = F.pad(x, conv._reversed_padding_repeated_twice, mode=mode)
+    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+    return x, (x.shape[2] - dh * (kh - 1) - 1) // sh + 1, (x.shape[3] - dw * (kw - 1) - 1) // sw + 1
+
+
+def row_count(module: nn.Module, x: torch.Tensor) -> int:
+    """Number of rows :func:`layer_rows` makes of input ``x`` (a conv: one per output position)."""
     if isinstance(module, nn.Conv2d):
-        rows = F.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride)
-        rows = rows.transpose(1, 2).reshape(-1, rows.shape[1])
+        _, oh, ow = _padded(module, x[:1, :1])
+        return x.shape[0] * oh * ow
+    return x.numel() // x.shape[-1]
+
+
+def _patches(conv: nn.Conv2d, padded: torch.Tensor, oh: int, ow: int,
+             index: torch.Tensor) -> torch.Tensor:
+    """The unfolded patches of rows ``index`` (row = sample · oh·ow + position), read directly
+    from the padded input: the same values as ``F.unfold`` without unfolding every position."""
+    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+    n, position = index // (oh * ow), index % (oh * ow)
+    device = padded.device
+    ys = (position // ow * sh)[:, None] + torch.arange(kh, device=device) * dh
+    xs = (position % ow * sw)[:, None] + torch.arange(kw, device=device) * dw
+    channels = torch.arange(padded.shape[1], device=device)
+    patches = padded[n[:, None, None, None], channels[None, :, None, None],
+                     ys[:, None, :, None], xs[:, None, None, :]]
+    return patches.reshape(len(index), -1)
+
+
+def layer_rows(module: nn.Module, x: torch.Tensor,
+               index: torch.Tensor | None = None) -> torch.Tensor:
+    """The layer's input as rows of each group's augmented input space ([input, 1] if it has a
+    bias): [G, N, d], G = 1 except for grouped convolutions; only rows ``index`` if given."""
+    groups = _groups(module)
+    if isinstance(module, nn.Conv2d):
+        x, oh, ow = _padded(module, x)
+        if index is None:
+            rows = F.unfold(x, module.kernel_size, module.dilation, 0, module.stride)
+            rows = rows.transpose(1, 2).reshape(-1, rows.shape[1])
+        else:
+            rows = _patches(module, x, oh, ow, index)
+        # patches are channel-major (C, kh, kw), so group g's columns are one contiguous block
+        rows = rows.reshape(rows.shape[0], groups, -1).transpose(0, 1)
     else:
         rows = x.reshape(-1, x.shape[-1])
+        rows = (rows if index is None else rows[index]).unsqueeze(0)
     if module.bias is not None:
-        rows = torch.cat([rows, torch.ones(rows.shape[0], 1, dtype=rows.dtype,
-                                           device=rows.device)], 1)
+        rows = torch.cat([rows, torch.ones(*rows.shape[:2], 1, dtype=rows.dtype,
+                                           device=rows.device)], 2)
     return rows
 
 
+def _stacked(t: torch.Tensor) -> torch.Tensor:
+    """Bases and anchors of ungrouped layers are stored as matrices; the math works on stacks."""
+    return t if t.dim() == 3 else t.unsqueeze(0)
+
+
 def _matrix(module: nn.Module, tensors: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+    """[G, rows per group, d]: each group's [W_g | b_g]."""
     weight, bias = tensors
-    m = weight.reshape(weight.shape[0], -1)
-    return m if bias is None else torch.cat([m, bias.reshape(-1, 1)], 1)
+    groups = _groups(module)
+    m = weight.reshape(groups, weight.shape[0] // groups, -1)
+    return m if bias is None else torch.cat([m, bias.reshape(groups, -1, 1)], 2)
 
 
 def _masked(delta: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-    """``delta`` with the rows not marked in ``keep`` zeroed (those rows stay as they are)."""
+    """``delta`` ([groups, rows per group, d]) with the output rows not marked in ``keep``
+    zeroed (those rows stay as they are)."""
     if keep is None:
         return delta
-    return delta * keep.to(device=delta.device, dtype=delta.dtype).unsqueeze(1)
+    keep = keep.to(device=delta.device, dtype=delta.dtype)
+    return delta * keep.reshape(delta.shape[0], delta.shape[1], 1)
 
 
 def _write(tensors, delta: torch.Tensor) -> None:
     weight, bias = tensors
     cols = weight[0].numel()
-    weight.sub_(delta[:, :cols].reshape(weight.shape))
+    weight.sub_(delta[..., :cols].reshape(weight.shape))
     if bias is not None:
-        bias.sub_(delta[:, cols])
+        bias.sub_(delta[..., cols].reshape(bias.shape))
+
+
+def _response(module: nn.Module, basis: torch.Tensor) -> torch.Tensor:
+    """M·B per group, stored in the basis' own layout (a matrix for ungrouped layers)."""
+    response = _matrix(module, (module.weight, module.bias)) @ _stacked(basis)
+    return response if basis.dim() == 3 else response[0]
+
+
+def _sampled_rows(module: nn.Module, chunks, counts, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` of the concatenated rows of all ``chunks``, in the order of ``idx``."""
+    out, start = None, 0
+    for x, count in zip(chunks, counts):
+        where = torch.nonzero((idx >= start) & (idx < start + count)).flatten()
+        if where.numel():
+            rows = layer_rows(module, x, (idx[where] - start).to(x.device))
+            if out is None:
+                out = rows.new_empty(rows.shape[0], len(idx), rows.shape[2])
+            out[:, where.to(rows.device)] = rows
+        start += count
+    return out
 
 
 class SubspaceMemory:
@@ -151,11 +246,10 @@ class SubspaceMemory:
         """
         layers = self.layers(model)
         self._check_energy_keys(list(layers))
-        for name, module in layers.items():
-            _check_layer(name, module)
-        rows: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+        # inputs, not rows: a conv's rows (every patch) are unfolded only for the sample kept
+        seen: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
         hooks = [m.register_forward_pre_hook(
-            lambda mod, args, n=n: rows[n].append(layer_rows(mod, args[0].detach())))
+            lambda mod, args, n=n: seen[n].append(args[0].detach()))
             for n, m in layers.items()]
         was_training = model.training
         model.eval()
@@ -168,15 +262,23 @@ class SubspaceMemory:
                 h.remove()
         self.sync(model)
         generator = torch.Generator().manual_seed(len(self.bases))
-        for name, chunks in rows.items():
+        for name, chunks in seen.items():
             if not chunks:
                 continue
-            acts = torch.cat(chunks)
-            # convs: subsample patches (fixed seed, no global RNG)
-            if acts.shape[0] > self.max_rows:
-                idx = torch.randperm(acts.shape[0], generator=generator)[: self.max_rows]
-                acts = acts[idx.to(acts.device)]
-            self.bases[name] = update_basis(self.bases.get(name), acts, self.energy_of(name))
+            module = layers[name]
+            counts = [row_count(module, x) for x in chunks]
+            if sum(counts) > self.max_rows:
+                # convs: subsample patches (fixed seed, no global RNG)
+                idx = torch.randperm(sum(counts), generator=generator)[: self.max_rows]
+                acts = _sampled_rows(module, chunks, counts, idx)
+            else:
+                acts = torch.cat([layer_rows(module, x) for x in chunks], 1)
+            if acts.shape[0] == 1:
+                self.bases[name] = update_basis(self.bases.get(name), acts[0],
+                                                self.energy_of(name))
+            else:
+                self.bases[name] = update_group_bases(self.bases.get(name), acts,
+                                                      self.energy_of(name))
             self._dims[name] = layers[name].weight[0].numel()
         self.anchor(model)
 
@@ -206,8 +308,7 @@ class SubspaceMemory:
         """Set every anchor to the layer's current response M·B."""
         layers = self.layers(model)
         for name, basis in self.bases.items():
-            m = layers[name]
-            self.anchors[name] = _matrix(m, (m.weight, m.bias)) @ basis
+            self.anchors[name] = _response(layers[name], basis)
 
     def sync(self, model: nn.Module) -> list[str]:
         """Follow layers that grew: pad input bases with zero rows, recompute anchors.
@@ -223,16 +324,20 @@ class SubspaceMemory:
                                       "has a module of that name")
             cols, old = m.weight[0].numel(), self._dims[name]
             if cols != old:
-                pad = torch.zeros(cols - old, basis.shape[1], dtype=basis.dtype,
-                                  device=basis.device)
-                self.bases[name] = torch.cat([basis[:old], pad, basis[old:]])
+                pad = torch.zeros(*basis.shape[:-2], cols - old, basis.shape[-1],
+                                  dtype=basis.dtype, device=basis.device)
+                basis = torch.cat([basis[..., :old, :], pad, basis[..., old:, :]], -2)
                 self._dims[name] = cols
-            if cols != old or self.anchors[name].shape[0] != m.weight.shape[0]:
+            if basis.dim() == 3 and basis.shape[0] != _groups(m):
+                # a depthwise conv widened with its producer: new groups, no old inputs yet
+                basis = F.pad(basis, (0, 0, 0, 0, 0, _groups(m) - basis.shape[0]))
+            self.bases[name] = basis
+            rows = _matrix(m, (m.weight, m.bias)).shape[:2]
+            if cols != old or tuple(_stacked(self.anchors[name]).shape[:2]) != tuple(rows):
                 changed.append(name)
         for name in changed:
-            m = layers[name]
             with torch.no_grad():
-                self.anchors[name] = _matrix(m, (m.weight, m.bias)) @ self.bases[name]
+                self.anchors[name] = _response(layers[name], self.bases[name])
         return changed
 
     @torch.no_grad()
@@ -250,9 +355,10 @@ class SubspaceMemory:
             if rows is not None and (keep is None or not bool(keep.any())):
                 continue
             m = layers[name]
-            basis = basis.to(m.weight.dtype)
+            basis = _stacked(basis.to(m.weight.dtype))
             tensors = (m.weight, m.bias)
-            delta = (_matrix(m, tensors) @ basis - self.anchors[name]) @ basis.T
+            delta = ((_matrix(m, tensors) @ basis - _stacked(self.anchors[name]))
+                     @ basis.transpose(1, 2))
             _write(tensors, _masked(delta, keep))
             if optimizer is None:
                 continue
@@ -261,19 +367,27 @@ class SubspaceMemory:
                 if states[0] is None or (m.bias is not None and states[1] is None):
                     continue
                 state = (states[0], states[1] if m.bias is not None else None)
-                _write(state, _masked((_matrix(m, state) @ basis) @ basis.T, keep))
+                _write(state, _masked((_matrix(m, state) @ basis) @ basis.transpose(1, 2),
+                                      keep))
 
     def input_basis(self, name: str) -> torch.Tensor | None:
         """Orthonormal basis of the old inputs of layer ``name`` in its weight's input space
-        (the bias coordinate dropped), for initialising new units in its complement."""
+        (the bias coordinate dropped), for initialising new units in its complement; None for
+        a grouped layer (growth never widens one as a producer)."""
         basis = self.bases.get(name)
-        if basis is None or basis.shape[1] == 0:
+        if basis is None or basis.dim() == 3 or basis.shape[1] == 0:
             return None
         return thin_svd(basis[: self._dims[name]])[0]
 
     def sizes(self) -> dict[str, int]:
-        """Basis size (number of protected directions) per layer."""
-        return {n: int(b.shape[1]) for n, b in self.bases.items()}
+        """Basis size (number of protected directions, summed over groups) per layer."""
+        return {n: int((_stacked(b).norm(dim=1) > 0).sum()) if b.dim() == 3 else int(b.shape[1])
+                for n, b in self.bases.items()}
+
+    def covered(self) -> set[str]:
+        """Names of the parameters this memory protects (weights and biases of layers with a
+        basis)."""
+        return {f"{n}.{attr}" for n in self.bases for attr in ("weight", "bias")}
 
     def state_dict(self) -> dict:
         return {"energy": self.energy, "bases": dict(self.bases), "anchors": dict(self.anchors),

@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from sparsegrow.runner import metrics as M
-from sparsegrow.runner.outputs import markdown_table
+from sparsegrow.runner.outputs import markdown_table, unfinished_lines
 
 from .spec import SECTIONS, GrowthRows, LongStream, Performance
 
@@ -46,6 +46,9 @@ def _experiment_section(results: Path, experiment: str, columns, out_dir: Path) 
         return lines + ["_Not run yet._", ""]
     lines += [f"Mean ± std over {_seeds(summary)} seed(s); accuracies in %.", "",
               markdown_table(summary, columns)]
+    unfinished = unfinished_lines(summary)      # a partly finished sweep says what is missing
+    if unfinished:
+        lines += ["Not in the means (not finished): " + "; ".join(unfinished) + ".", ""]
     plots = _plots(results, experiment, out_dir)
     if plots:
         lines += ["Plots: " + ", ".join(plots), ""]

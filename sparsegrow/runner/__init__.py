@@ -5,7 +5,8 @@ Results of ``sparsegrow run experiments/<experiment>.yaml`` (``logging.output_di
 ``results``)::
 
     results/<experiment>/
-      summary.json  summary.csv  summary.md     mean ± std over seeds, per strategy
+      summary.json  summary.csv  summary.md     mean ± std over finished seeds, per strategy
+                                                (and which runs are not finished, why)
       plots/        forgetting_<strategy>.png  heatmap_<strategy>.png
                     average_accuracy.png  growth_params.png
       wandb/        offline W&B runs (``wandb sync <folder>`` uploads one)
@@ -19,9 +20,11 @@ Results of ``sparsegrow run experiments/<experiment>.yaml`` (``logging.output_di
         metrics.json          ACC, BWT, Forgetting, LA, GIFt, parameters, times (written last:
                               it marks the run finished; a rerun skips the run)
         checkpoint.pt         only while the run is unfinished: what a restart resumes from
+        failed.json           only if the run diverged (non-finite loss or parameter): the
+                              reason; the summaries leave the run out and name it
 """
 
-from sparsegrow.runner.experiment import ExperimentResult, run_experiment
+from sparsegrow.runner.launch import ExperimentResult, aggregate, launch, plan_jobs
 from sparsegrow.runner.run import run_dir, run_one
 
-__all__ = ["ExperimentResult", "run_dir", "run_experiment", "run_one"]
+__all__ = ["ExperimentResult", "aggregate", "launch", "plan_jobs", "run_dir", "run_one"]

@@ -21,6 +21,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def gpu_for_slot(slot: int, n_gpus: int) -> int:
+    """The GPU of the ``slot``-th job: launched jobs take the GPUs in turn."""
+    return slot % n_gpus
+
+
+def use_gpu_slot(slot: int) -> None:
+    """Make the ``slot``-th job's GPU the current one, so that ``device: auto`` (``cuda``)
+    means it for the model and every tensor a plugin creates; a job given one GPU (SLURM,
+    ``CUDA_VISIBLE_DEVICES``) keeps it."""
+    if torch.cuda.device_count() > 1:
+        torch.cuda.set_device(gpu_for_slot(slot, torch.cuda.device_count()))
+
+
 def make_optimizer(training: DictConfig, param_groups) -> torch.optim.Optimizer:
     """``param_groups``: parameters, or a list of ``{"params": [...]}`` groups."""
     name = training.optimizer.value if hasattr(training.optimizer, "value") else training.optimizer

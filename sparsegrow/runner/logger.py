@@ -1,4 +1,4 @@
-"""An Avalanche logger that keeps what the evaluator emits, for results files and W&B."""
+"""An Avalanche logger that keeps what the evaluator emits, for the results files."""
 
 from __future__ import annotations
 

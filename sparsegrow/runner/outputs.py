@@ -21,6 +21,8 @@ SUMMARY_COLUMNS = {
     "param_overhead": ("Param overhead (%)", 100), "train_time_s": ("Train time (s)", 1),
 }
 SUMMARY_KEYS = [*SUMMARY_COLUMNS, "eval_time_s", "n_growth_events"]
+# a run folder's marker of a failed (diverged) run: {"error": one line}
+FAILED = "failed.json"
 
 
 def run_metrics(state: dict, events: list[dict], memory: dict, *, strategy: str,
@@ -84,26 +86,53 @@ def write_run_files(out: Path, *, config: dict, state: dict, events: list[dict],
     atomic_write_text(out / "metrics.json", _json(result))   # last: marks the run finished
 
 
+def write_failure(out: Path, message: str) -> None:
+    atomic_write_text(Path(out) / FAILED, _json({"error": message}))
+
+
+def run_status(run: Path) -> str:
+    """``finished``, ``failed: <reason>`` or ``missing`` (not run, running, or killed)."""
+    if (run / "metrics.json").is_file():
+        return "finished"
+    if (run / FAILED).is_file():
+        return "failed: " + json.loads((run / FAILED).read_text())["error"]
+    return "missing"
+
+
 def summarize(experiment_dir: Path, strategies: list[str], seeds: list[int]) -> dict:
-    """Mean ± std over seeds of every strategy's metrics, from the runs' metrics.json."""
+    """Mean ± std over the finished seeds of every strategy's metrics, from the runs'
+    metrics.json; ``seeds`` of an entry are the finished ones, ``unfinished`` maps every other
+    requested seed to its :func:`run_status`."""
     experiment_dir = Path(experiment_dir)
     summary = {}
     for strategy in strategies:
-        runs = []
+        runs, unfinished = [], {}
         for seed in seeds:
-            path = experiment_dir / strategy / f"seed{seed}" / "metrics.json"
-            runs.append(json.loads(path.read_text()))
+            run = experiment_dir / strategy / f"seed{seed}"
+            status = run_status(run)
+            if status == "finished":
+                runs.append(json.loads((run / "metrics.json").read_text()))
+            else:
+                unfinished[f"seed{seed}"] = status
         stats = {}
         for key in SUMMARY_KEYS:
             mean, std = M.mean_std([r[key] for r in runs])
             stats[key] = {"mean": mean, "std": std}
         curves = [r["seen_avg_acc_per_experience"] for r in runs]
-        summary[strategy] = {"seeds": seeds, "metrics": stats,
+        summary[strategy] = {"seeds": [r["seed"] for r in runs], "metrics": stats,
                              "seen_avg_acc_per_experience":
                                  [M.mean_std(list(v))[0] for v in zip(*curves)],
                              "per_seed": {f"seed{r['seed']}": {k: r[k] for k in SUMMARY_KEYS}
                                           for r in runs}}
+        if unfinished:
+            summary[strategy]["unfinished"] = unfinished
     return summary
+
+
+def unfinished_lines(summary: dict) -> list[str]:
+    """One line per run of the summary that did not finish, saying why."""
+    return [f"{strategy} {seed}: {status}" for strategy, entry in summary.items()
+            for seed, status in entry.get("unfinished", {}).items()]
 
 
 def _cell(stat: dict, scale: float) -> str:
@@ -126,7 +155,8 @@ def markdown_table(summary: dict, columns=None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(experiment_dir: Path, summary: dict, *, title: str, n_seeds: int) -> str:
+def write_summary(experiment_dir: Path, summary: dict, *, title: str) -> str:
+    """summary.json, .csv and .md; the markdown says which runs are not in the means."""
     experiment_dir = Path(experiment_dir)
     atomic_write_text(experiment_dir / "summary.json", _json(summary))
     header = ["strategy"] + [f"{k}_{s}" for k in SUMMARY_KEYS for s in ("mean", "std")]
@@ -134,7 +164,11 @@ def write_summary(experiment_dir: Path, summary: dict, *, title: str, n_seeds: i
             for strategy, entry in summary.items()]
     atomic_write_text(experiment_dir / "summary.csv", _csv(rows, header))
     table = markdown_table(summary)
-    atomic_write_text(experiment_dir / "summary.md",
-                      f"# {title}\n\nMean ± std over {n_seeds} seed(s); accuracies in %.\n\n"
-                      + table)
+    counts = sorted({len(entry["seeds"]) for entry in summary.values()})
+    text = (f"# {title}\n\nMean ± std over {'/'.join(map(str, counts))} finished seed(s); "
+            f"accuracies in %.\n\n{table}")
+    missing = unfinished_lines(summary)
+    if missing:
+        text += "\nNot in the means (not finished):\n\n" + "".join(f"- {m}\n" for m in missing)
+    atomic_write_text(experiment_dir / "summary.md", text)
     return table

@@ -37,8 +37,9 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_experiment(experiment_dir: Path, strategies: list[str], seeds: list[int]) -> list[Path]:
-    """Forgetting curves and accuracy heatmap per strategy (mean over seeds), average accuracy
-    after each experience for all strategies, and parameter count with growth events."""
+    """Forgetting curves and accuracy heatmap per strategy (mean over its finished seeds),
+    average accuracy after each experience for all strategies, and parameter count with growth
+    events; runs that did not finish are left out."""
     experiment_dir = Path(experiment_dir)
     plots = experiment_dir / "plots"
     plots.mkdir(exist_ok=True)
@@ -48,6 +49,9 @@ def plot_experiment(experiment_dir: Path, strategies: list[str], seeds: list[int
     curves = {}
     for strategy in strategies:
         runs = [experiment_dir / strategy / f"seed{s}" for s in seeds]
+        runs = [r for r in runs if (r / "metrics.json").is_file()]
+        if not runs:
+            continue
         R = np.mean([_matrix(r) for r in runs], axis=0) * 100
         if R.shape[0] == R.shape[1]:   # joint training has only its final row
             curves[strategy] = R
@@ -70,11 +74,13 @@ def plot_experiment(experiment_dir: Path, strategies: list[str], seeds: list[int
             ax_par.axvline(event["experience"] + 0.75, color=line.get_color(), alpha=0.25, lw=1)
     ax_avg.set(xlabel="experiences trained", ylabel="average accuracy on seen experiences (%)",
                title="Average accuracy after each experience", ylim=(0, 100))
-    ax_avg.legend(fontsize=8)
+    if ax_avg.lines:
+        ax_avg.legend(fontsize=8)
     written.append(_save(fig_avg, plots / "average_accuracy.png"))
     ax_par.set(xlabel="experiences trained", ylabel="parameters",
                title="Parameter count (faint lines: growth events, seed 0)")
-    ax_par.legend(fontsize=8)
+    if ax_par.lines:
+        ax_par.legend(fontsize=8)
     written.append(_save(fig_par, plots / "growth_params.png"))
     if curves:
         written.append(_all_forgetting_curves(curves, plots / "forgetting_curves.png"))

@@ -5,6 +5,9 @@ its presence marks the run finished, and a rerun skips it (its files stay as the
 killed earlier resumes from ``checkpoint.pt`` after its last finished experience, with the
 model's grown shapes replayed, every plugin's state, the optimizer state, the RNG states, the
 strategy clock and everything recorded so far, so that it ends exactly as an uninterrupted run.
+A run whose training diverges (non-finite loss or parameter) stops with a
+:class:`~sparsegrow.errors.DivergenceError` and leaves ``failed.json`` (the reason) beside the
+checkpoint of its last finished experience.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from tqdm import tqdm
 from sparsegrow.config import Plan
 from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters
-from sparsegrow.errors import ConfigError, GrowthError
+from sparsegrow.errors import ConfigError, DivergenceError, GrowthError
 from sparsegrow.runner import checkpoint, metrics
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
                                      make_optimizer, protection, resolve_device,
                                      resolved_container)
+from sparsegrow.runner.divergence import DivergenceGuard
 from sparsegrow.runner.logger import CaptureLogger
-from sparsegrow.runner.outputs import run_metrics, write_run_files
+from sparsegrow.runner.outputs import FAILED, run_metrics, write_failure, write_run_files
 from sparsegrow.runner.shared_arrays import SharedArrays
 
 # Test hook: raise after this experience index has been checkpointed (simulates a kill).
@@ -142,8 +146,8 @@ def _cumulative_dataset(train_stream, k: int):
 def _same_config(out: Path, recorded: dict, config: dict) -> None:
     """A run folder's results belong to one config: refuse to skip or resume with another
     (its results would silently be those of the old config)."""
-    # the strategy list and seeds of the experiment may change without changing this run
-    ignore = ("strategies", "seeds")
+    # the strategy list, seeds and sweep of the experiment may change without changing this run
+    ignore = ("strategies", "seeds", "sweep")
 
     def strip(c):
         return {**c, "experiment": {k: v for k, v in c["experiment"].items() if k not in ignore}}
@@ -173,6 +177,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         _same_config(out, yaml.safe_load((out / "config.yaml").read_text()), config)
         return out, False
     out.mkdir(parents=True, exist_ok=True)
+    (out / FAILED).unlink(missing_ok=True)     # an earlier attempt's failure; this one may pass
     base = preset.base.value
     device = resolve_device(training.device.value)
 
@@ -197,7 +202,9 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     else:
         optimizer = make_optimizer(training, model.parameters())
     logger = CaptureLogger()
-    strategy = build_strategy(base=base, model=model, optimizer=optimizer, plugins=plugins,
+    # the guard is not one of the preset's plugins: their checkpointed states stay in order
+    strategy = build_strategy(base=base, model=model, optimizer=optimizer,
+                              plugins=[DivergenceGuard(), *plugins],
                               training=training, device=device, bench=bench, logger=logger)
     state = {"rows": [], "timeline": [], "params_start": params_start,
              "wandb_id": f"{plan.experiment.name}-{strategy_name}-seed{seed}-{os.urandom(3).hex()}"}
@@ -220,11 +227,15 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
 
     wb = None
     if wandb_mode != "disabled":
-        from sparsegrow.runner.wandb_run import WandbRun
+        from sparsegrow.logging import WandBLogger
 
-        wb = WandbRun(project=plan.experiment.logging.wandb.project, group=plan.experiment.name,
-                      name=f"{strategy_name}-seed{seed}", run_id=state["wandb_id"],
-                      mode=wandb_mode, directory=out.parent.parent, config=config)
+        wb = WandBLogger(project=plan.experiment.logging.wandb.project,
+                         group=plan.experiment.name, name=f"{strategy_name}-seed{seed}",
+                         run_id=state["wandb_id"], mode=wandb_mode, dir=out.parent.parent,
+                         config=config, init_kwargs={"settings": {"silent": True}})
+        if saved is not None and saved.get("wandb_logger"):
+            wb.load_state_dict(saved["wandb_logger"])
+        strategy.evaluator.loggers.append(wb)
         # a resumed run continues the same W&B run id from a new local folder: keep them all
         state.setdefault("wandb", []).append(wb.location)
     n = len(bench.train_stream)
@@ -237,7 +248,12 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         for i in range(len(state["rows"]), len(steps)):
             gift_before = _timings(plugins, strategy).get("gift", 0.0)
             start = time.perf_counter()
-            strategy.train(steps[i])
+            try:
+                strategy.train(steps[i])
+            except DivergenceError as err:
+                err = DivergenceError(f"strategy {strategy_name}, seed {seed}, {err}")
+                write_failure(out, str(err))
+                raise err from None
             train_time = time.perf_counter() - start
             timings = _timings(plugins, strategy)
             # the GIFt metric's evaluations at growth are measurement, left out like eval()
@@ -255,28 +271,28 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                      "growth_events": len(events), "timings": timings,
                      "widths": _widths(model), "protection": protection(plugins)}
             state["timeline"].append(entry)
-            if wb is not None:
-                wb.log_experience(i, row, entry["seen_avg_acc"], entry["params"],
-                                  [e for e in events if e["experience"] == i], entry["protection"])
+            if wb is not None and entry["protection"]:
+                wb.log_values({f"protection/{k}": v for k, v in entry["protection"].items()})
             checkpoint.save(out / CHECKPOINT, {
                 "config": config, "run": state, "model": model.state_dict(),
                 "optimizer": _optimizer_state(model, optimizer),
                 "plugins": _plugin_states(plugins), "growth_events": events,
                 "logger": logger.state_dict(), "clock": _clock_state(strategy),
+                "wandb_logger": None if wb is None else wb.state_dict(),
                 "rng": checkpoint.rng_state()}, shared)
             bar.update(1)
             if fail_after is not None and int(fail_after) == i:
                 raise SimulatedKill(f"{FAIL_AFTER_ENV}={fail_after}: stopped after experience {i}")
     except BaseException:
         if wb is not None:
-            wb.abandon()
+            wb.finish(exit_code=1)
         raise
     finally:
         bar.close()
     events = _growth_events(plugins, logger)
     result = run_metrics(state, events, _peak_memory(device), strategy=strategy_name, seed=seed)
     if wb is not None:
-        wb.finish(state["rows"], events, result)
+        wb.finish(summary=result)
         result["wandb"] = state["wandb"]
     write_run_files(out, config=config, state=state, events=events, result=result)
     (out / CHECKPOINT).unlink()

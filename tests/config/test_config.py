@@ -15,14 +15,15 @@ GOOD = {"name": "t", "benchmark": {"name": "synthetic", "n_experiences": 2},
 
 
 def test_shipped_files_exist():
-    assert len(EXPERIMENTS) >= 10 and len(PRESETS) >= 20
+    assert len(EXPERIMENTS) >= 10 and len(PRESETS) >= 15
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
 def test_every_shipped_experiment_validates(path):
     plan = load_experiment(path)          # checks builders' kwargs; loads no data
     assert plan.experiment.name == path.stem
-    assert set(plan.presets) == set(plan.experiment.strategies)
+    assert list(plan.presets) == [s if isinstance(s, str) else s["name"]
+                                  for s in plan.experiment.strategies]
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
@@ -140,3 +141,99 @@ def test_plugin_errors_name_the_preset_file(write, tmp_path):
     assert message.startswith(f"{p}: base:") and "naive, joint, cumulative" in message
     assert preset("base: naive\ntraining:\n  lr: 0\n").startswith(f"{p}: training.lr:")
     assert preset("base: naive\nextra: 1\n").startswith(f"{p}: extra:")
+
+
+def test_strategy_and_seed_spellings(write):
+    plan = load_experiment(write(), ["strategy=naive,ewc", "seed=1"])
+    assert list(plan.presets) == ["naive", "ewc"] and list(plan.experiment.seeds) == [1]
+
+
+def test_plugin_hyperparameter_override_renames_the_strategy(write):
+    plan = load_experiment(write(strategies=["naive", "replay_sparsegrow"]), [
+        "strategy.plugins.sparsegrow.subspace_energy=0.95",
+        "strategy.plugins.replay.mem_size=20"])
+    label = "replay_sparsegrow,replay.mem_size=20,sparsegrow.subspace_energy=0.95"
+    assert list(plan.presets) == ["naive", label]
+    plugins = [dict(e) for e in plan.presets[label].plugins]
+    assert plugins == [{"name": "replay", "mem_size": 20},
+                       {"name": "sparsegrow", "subspace_energy": 0.95, "project_every": 10}]
+    assert plan.training(label).lr == 0.01
+    # one key of a mapping value; the shipped preset itself is unchanged
+    plan = load_experiment(write(strategies=["replay_sparsegrow"]),
+                           ["strategy.plugins.sparsegrow.subspace_energy.head=0.5"])
+    label = "replay_sparsegrow,sparsegrow.subspace_energy.head=0.5"
+    assert dict(plan.presets[label].plugins[1].subspace_energy) == {"default": 0.3, "head": 0.5}
+    shipped = load_preset(REPO / "strategies" / "replay_sparsegrow.yaml").plugins[1]
+    assert dict(shipped.subspace_energy) == {"default": 0.3, "head": 0.0}
+    assert _error(write(strategies=["sparsegrow"]),
+                  ["strategy.plugins.sparsegrow.subspace_energy.head=0.5"]) == (
+        "command line: strategy.plugins.sparsegrow.subspace_energy.head: subspace_energy of "
+        "preset sparsegrow is not a mapping")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("strategy.plugins.sparsegrow.subspace_enrgy=0.9",
+     "command line: strategy.plugins.sparsegrow.subspace_enrgy: unknown keyword of "
+     "SparseGrowPlugin.__init__ (accepted: grow_at,"),
+    ("strategy.plugins.sparsegrow.subspace_energy=1.5",
+     "command line: strategy.plugins.sparsegrow: subspace energy must be a fraction in [0, 1]"),
+    ("strategy.plugins.sparsegrow.gating=sometimes",
+     "command line: strategy.plugins.sparsegrow: gating must be one of mask, subspace, both"),
+    ("strategy.plugins.ewc.ewc_lambda=3",
+     "command line: strategy.plugins.ewc: no strategy of this run uses plugin 'ewc' "
+     "(strategies: naive, sparsegrow)"),
+    ("strategy.plugins.sparsgrow.units=3",
+     "command line: strategy.plugins.sparsgrow: unknown plugin 'sparsgrow'"),
+    ("strategy.sparsegrow.units=3", "command line: strategy.sparsegrow.units: unknown key"),
+])
+def test_bad_plugin_override_is_one_line_naming_the_key(write, override, message):
+    assert _error(write(strategies=["naive", "sparsegrow"]), [override]).startswith(message)
+
+
+def test_plugin_keywords_come_from_the_signature(write, monkeypatch):
+    # a keyword added to a plugin's constructor is accepted without touching the config code
+    import sparsegrow.plugins as plugins
+
+    class Extended(plugins.SparseGrowPlugin):
+        def __init__(self, *, new_knob: int = 0, **kwargs):
+            super().__init__()
+            self.new_knob = new_knob
+
+    monkeypatch.setattr(plugins, "SparseGrowPlugin", Extended)
+    plan = load_experiment(write(strategies=["sparsegrow"]),
+                           ["strategy.plugins.sparsegrow.new_knob=3"])
+    assert list(plan.presets) == ["sparsegrow,sparsegrow.new_knob=3"]
+
+
+def test_named_variants_of_a_preset_in_the_experiment_file(write):
+    variants = [{"name": "ewc_10", "preset": "ewc", "plugins": {"ewc": {"ewc_lambda": 10.0}}},
+                {"name": "same_as_ewc", "preset": "ewc"}]
+    path = write(strategies=["naive", *variants])
+    plan = load_experiment(path)
+    assert list(plan.presets) == ["naive", "ewc_10", "same_as_ewc"]
+    assert [dict(e) for e in plan.presets["ewc_10"].plugins] == [
+        {"name": "ewc", "ewc_lambda": 10.0}]
+    assert plan.presets["same_as_ewc"].plugins[0].ewc_lambda == 100.0
+    # the command line picks a variant by its name, and may change it further
+    plan = load_experiment(path, ["strategy=ewc_10", "strategy.plugins.ewc.ewc_lambda=5"])
+    assert list(plan.presets) == ["ewc_10,ewc.ewc_lambda=5"]
+    # Avalanche's own argument checks (asserts) become one line too
+    assert _error(path, ["strategy.plugins.ewc.mode=online"]) == (
+        "command line: strategy.plugins.ewc: You need to set `decay_factor` to use the `online` "
+        "mode.")
+
+
+@pytest.mark.parametrize("variant, message", [
+    ({"name": "v", "preset": "ewk"}, "strategies[0].preset: unknown preset 'ewk'"),
+    ({"name": "v", "preset": "ewc", "plugins": {"ewc": {"lamda": 1}}},
+     "strategies[0].plugins.ewc.lamda: unknown keyword of EWCPlugin.__init__"),
+    ({"name": "v", "preset": "sparsegrow", "plugins": {"sparsegrow": {"gating": "sometimes"}}},
+     "strategies[0].plugins.sparsegrow: gating must be one of mask, subspace, both"),
+    ({"name": "v", "preset": "ewc", "plugins": {"si": {"si_lambda": 1}}},
+     "strategies[0].plugins.si: preset ewc has no plugin 'si'"),
+    ({"name": "v", "presets": "ewc"}, "strategies[0]: unknown key presets"),
+    ({"preset": "ewc"}, "strategies[0]: name and preset missing"),
+])
+def test_bad_variant_is_one_line_naming_the_key(write, variant, message):
+    path = write(strategies=[variant])
+    assert _error(path).startswith(f"{path}: {message}")

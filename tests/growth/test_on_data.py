@@ -189,3 +189,28 @@ def test_on_data_grows_more_units_than_the_input_has_dimensions():
     assert torch.allclose(unit @ unit.T, torch.eye(12), atol=1e-5)
     x = image_input(model)
     assert (model(x) - before(x)).abs().max() <= 1e-6
+
+
+def test_wide_pairs_keep_m_factored_with_the_same_spectrum(monkeypatch):
+    import sparsegrow.growth.cross_covariance as cc
+
+    torch.manual_seed(0)
+    model = settle(conv_bn_conv()).eval()
+    data = batches(model, n_batches=2)
+    pairs = Grower(model).pairs
+    dense = cc.spectra(model, pairs, data, F.cross_entropy)["0"]
+    monkeypatch.setattr(cc, "DENSE_MAX", 0)   # every pair counts as wide
+    factored = cc.spectra(model, pairs, data, F.cross_entropy)["0"]
+    assert dense.factors is None and factored.dense is None
+    assert torch.allclose(factored.matrix, dense.matrix, atol=1e-7)
+    assert torch.allclose(factored.singular_values, dense.singular_values, rtol=1e-4)
+    # the same directions up to sign: equal projectors onto the leading ones
+    k = 3
+    assert torch.allclose(factored.directions[:k].T @ factored.directions[:k],
+                          dense.directions[:k].T @ dense.directions[:k], atol=1e-4)
+    basis = torch.linalg.qr(torch.randn(18, 4)).Q
+    (dv, dvh), (fv, fvh) = dense.restricted(basis), factored.restricted(basis)
+    assert torch.allclose(fv, dv, rtol=1e-4)
+    assert torch.allclose(fvh[:2].T @ fvh[:2], dvh[:2].T @ dvh[:2], atol=1e-4)
+    padded = factored.padded_to(20, "0")
+    assert padded.inputs == 20 and torch.equal(padded.matrix[:, 18:], torch.zeros(5, 2))

@@ -1,5 +1,7 @@
 """Tiny synthetic streams and models for the plugin tests (seconds on 2 CPU cores)."""
 
+import math
+
 import torch
 import torch.nn as nn
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
@@ -16,9 +18,10 @@ def _dataset(x, y):
 
 
 def synthetic_stream(*, n_experiences=5, scenario="domain", n_classes=4, n_train=128,
-                     n_test=64, dim=36, seed=0):
+                     n_test=64, shape=(1, 6, 6), seed=0):
     """Domain: the same classes under a new input permutation per experience. Class: 2 new
-    classes per experience. Samples are Gaussian around class prototypes, shaped [1, 6, 6]."""
+    classes per experience. Samples are Gaussian around class prototypes, shaped ``shape``."""
+    dim = math.prod(shape)
     g = torch.Generator().manual_seed(seed)
     total_classes = n_classes if scenario == "domain" else 2 * n_experiences
     protos = torch.randn(total_classes, dim, generator=g) * 2
@@ -31,7 +34,7 @@ def synthetic_stream(*, n_experiences=5, scenario="domain", n_classes=4, n_train
         for n in (n_train, n_test):
             y = classes[torch.randint(len(classes), (n,), generator=g)]
             x = (protos[y] + torch.randn(n, dim, generator=g))[:, perm]
-            sets.append(_dataset(x.view(n, 1, 6, 6), y))
+            sets.append(_dataset(x.view(n, *shape), y))
         train.append(sets[0])
         test.append(sets[1])
     if scenario == "class":  # Avalanche's class-incremental stream (IncrementalClassifier needs it)

@@ -129,3 +129,50 @@ def test_projection_restricted_to_rows_leaves_the_other_rows_untouched():
     snapshot = layer[0].weight.detach().clone()
     mem.project_(layer, rows={})
     assert torch.equal(layer[0].weight, snapshot)
+
+
+def _grouped_net():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(2, 6, 1), nn.ReLU(),
+        nn.Conv2d(6, 6, 3, padding=1, groups=6),                           # depthwise
+        nn.Conv2d(6, 4, 3, padding=1, groups=2, padding_mode="reflect"),  # grouped, reflect
+        nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+
+
+def test_grouped_and_reflect_padded_convs_get_per_group_bases_that_protect_them():
+    model = _grouped_net()
+    g = torch.Generator().manual_seed(1)
+    old_x = torch.randn(8, 2, 5, 5, generator=g)
+    mem = SubspaceMemory(energy=1.0)  # every old input direction: outputs must not move at all
+    mem.update(model, [old_x])
+    assert mem.bases["2"].shape[:2] == (6, 10) and mem.bases["3"].shape[:2] == (2, 3 * 9 + 1)
+    for basis in mem.bases["2"]:   # each group's nonzero columns are orthonormal
+        kept = basis[:, basis.norm(dim=0) > 0]
+        torch.testing.assert_close(kept.T @ kept, torch.eye(kept.shape[1]), atol=1e-5, rtol=0)
+    assert mem.covered() >= {"2.weight", "2.bias", "3.weight", "3.bias"}
+    before = model(old_x).detach()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(5):
+        opt.zero_grad()
+        model(torch.randn(8, 2, 5, 5)).pow(2).mean().backward()
+        opt.step()
+    assert not torch.allclose(model(old_x), before, atol=1e-3)
+    mem.project_(model, opt)
+    torch.testing.assert_close(model(old_x).detach(), before, atol=1e-4, rtol=1e-4)
+
+
+def test_a_depthwise_conv_that_grew_keeps_its_old_groups_anchored():
+    from sparsegrow.growth import Grower
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 6, 1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1, groups=6),
+                          nn.Conv2d(6, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 5 * 5, 3))
+    mem = SubspaceMemory(energy=0.9)
+    mem.update(model, [torch.randn(8, 2, 5, 5)])
+    old = mem.bases["2"].clone()
+    Grower(model).widen("0", 2, init="zero_out")   # the depthwise conv "2" gets 2 new groups
+    assert mem.sync(model) == ["0", "2", "3"]
+    assert mem.bases["2"].shape[0] == 8 and torch.equal(mem.bases["2"][:6], old)
+    assert mem.bases["2"][6:].abs().sum() == 0 and mem.anchors["2"].shape[0] == 8

@@ -53,6 +53,20 @@ def test_report_tables_and_targets_come_from_the_files(tmp_path):
     assert "`sparsegrow run experiments/rotated_mnist_10.yaml`\n\n_Not run yet._" in text
 
 
+def test_a_partly_finished_experiment_reports_and_names_what_is_missing(tmp_path):
+    results = tmp_path / "results"
+    _summary(results / "rotated_mnist_10", {"naive": {"acc": 0.5}, "ewc": {"acc": 0.6}})
+    summary = json.loads((results / "rotated_mnist_10" / "summary.json").read_text())
+    summary["ewc"]["seeds"] = [0]
+    summary["ewc"]["unfinished"] = {"seed1": "missing", "seed2": "failed: diverged"}
+    (results / "rotated_mnist_10" / "summary.json").write_text(json.dumps(summary))
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert "Mean ± std over 1/3 seed(s)" in text
+    assert "| ewc | 60.00 ± 1.00 |" in text
+    assert "Not in the means (not finished): ewc seed1: missing; ewc seed2: failed: diverged." \
+        in text
+
+
 def test_long_stream_rows_use_the_leading_submatrix(tmp_path):
     results = tmp_path / "results"
     matrix = [[0.9] + [0.1] * 19 for _ in range(20)]

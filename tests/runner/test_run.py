@@ -58,8 +58,9 @@ def test_tiny_run_writes_every_file(make_experiment, capsys):
 
 
 def test_timeline_records_frozen_fraction_per_parameter(make_experiment):
-    plan = load_experiment(make_experiment(strategies=["sparsegrow_gating_mask"]))
-    folder, _ = run_one(plan, "sparsegrow_gating_mask", 0)
+    plan = load_experiment(make_experiment(strategies=["sparsegrow"]),
+                           ["strategy.plugins.sparsegrow.gating=mask"])
+    folder, _ = run_one(plan, "sparsegrow,sparsegrow.gating=mask", 0)
     with open(folder / "timeline.csv") as f:
         timeline = list(csv.DictReader(f))
     assert not [k for k in timeline[0] if k.startswith("subspace_dims/")]

@@ -1,44 +1,15 @@
 import csv
 import json
 import os
-import struct
 from pathlib import Path
 
 import pytest
 
 from sparsegrow.config import load_experiment
-from sparsegrow.runner import run_one
-from sparsegrow.runner.wandb_run import resolve_mode
-
-_BLOCK = 32 * 1024   # the .wandb file is a LevelDB-style log: 32 KiB blocks of framed chunks
-_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
-
-
-def read_wandb_records(path: Path):
-    """Decode every record of an offline run's ``run-<id>.wandb`` transaction log."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    data = path.read_bytes()
-    assert data[:4] == b":W&B"
-    pos, pending, records = 7, b"", []
-    while pos + 7 <= len(data):
-        left = _BLOCK - pos % _BLOCK
-        if left < 7:                 # block trailer padding
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        chunk = data[pos + 7:pos + 7 + length]
-        pos += 7 + length
-        if kind in (_FULL, _LAST):
-            record = pb.Record()
-            record.ParseFromString(pending + chunk)
-            records.append(record)
-            pending = b""
-        elif kind in (_FIRST, _MIDDLE):
-            pending += chunk
-        else:                        # zero padding at the end of a block
-            pos += left - 7 - length
-    return records
+from sparsegrow.errors import ConfigError
+from sparsegrow.logging import resolve_mode
+from sparsegrow.runner import run_dir, run_one
+from wandb_records import history_rows, of_type, read_wandb_records, summary
 
 
 def test_auto_mode_is_offline_without_a_key(monkeypatch, tmp_path):
@@ -49,6 +20,19 @@ def test_auto_mode_is_offline_without_a_key(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert resolve_mode("auto") == "online"
     assert resolve_mode("disabled") == "disabled"
+    with pytest.raises(ConfigError, match="W&B mode must be one of auto, online, offline, "
+                                          "disabled, not 'cloud'"):
+        resolve_mode("cloud")
+
+
+def _by_experience(rows: list[dict], key: str) -> dict[int, dict]:
+    """The last row holding ``key`` for every trained experience."""
+    return {r["trained_exp"]: r for r in rows if key in r}
+
+
+def _table(run_folder: Path, row: dict, key: str) -> dict:
+    """A logged wandb.Table: its JSON file in the run's files/."""
+    return json.loads((run_folder / "files" / row[f"{key}/path"]).read_text())
 
 
 def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch, tmp_path):
@@ -67,62 +51,52 @@ def test_offline_run_holds_the_logged_metrics(make_experiment, monkeypatch, tmp_
     (log,) = run_folder.glob("run-*.wandb")
     records = read_wandb_records(log)
 
-    runs = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    runs = of_type(records, "run")
     assert runs[0].run_group == "tiny" and runs[0].display_name == "sparsegrow-seed0"
-    history = {}
-    for r in records:
-        if r.WhichOneof("record_type") == "history":
-            items = {"/".join(i.nested_key) or i.key: i.value_json for i in r.history.item}
-            history[int(items["_step"])] = items
+    rows = history_rows(records)
+    experiences = _by_experience(rows, "acc/avg")
     matrix = [[float(v) for v in line.split(",")[1:]]
               for line in (folder / "accuracy_matrix.csv").read_text().splitlines()[1:]]
-    assert sorted(history) == [0, 1, 2]
+    assert sorted(experiences) == [0, 1, 2]
     for i, row in enumerate(matrix):
         for j, acc in enumerate(row):
-            assert json.loads(history[i][f"acc/exp_{j}"]) == pytest.approx(acc)
-        assert json.loads(history[i]["acc/avg"]) == pytest.approx(
+            assert experiences[i][f"acc/exp_{j:03d}"] == acc
+        assert experiences[i]["acc/avg_seen"] == pytest.approx(
             metrics["seen_avg_acc_per_experience"][i])
-    assert json.loads(history[2]["model/params"]) == metrics["params_end"]
-    assert json.loads(history[2]["growth/events"]) == 1
+    last = experiences[2]
+    assert last["model/params"] == metrics["params_end"]
+    events = json.loads((folder / "events.json").read_text())
+    assert last["growth/events"] == len(events) == 2
     with open(folder / "timeline.csv") as f:
         timeline = list(csv.DictReader(f))
+    protected = _by_experience(rows, "protection/subspace_dims/fc1")
     for i, t in enumerate(timeline):   # what the plugin protects, per experience
-        assert json.loads(history[i]["protection/subspace_dims/fc1"]) == int(t["subspace_dims/fc1"])
+        assert protected[i]["protection/subspace_dims/fc1"] == int(t["subspace_dims/fc1"])
 
-    def table(key):   # a logged wandb.Table: its JSON file in the run's files/
-        return json.loads((run_folder / "files" / json.loads(history[2][f"{key}/path"]))
-                          .read_text())
-
-    assert table("accuracy_matrix")["data"] == [[i, *row] for i, row in enumerate(matrix)]
-    events = json.loads((folder / "events.json").read_text())
-    logged = table("growth_events")
-    assert len(logged["data"]) == len(events) == 2
+    assert _table(run_folder, last, "acc/matrix")["data"] == [
+        [i, *row] for i, row in enumerate(matrix)]
+    growth = [r for r in rows if "growth/table/path" in r]
+    logged = _table(run_folder, growth[-1], "growth/table")
+    assert len(logged["data"]) == len(events)
     for values, event in zip(logged["data"], events):
         cells = dict(zip(logged["columns"], values))
-        assert cells["GIFt/at_growth"] == pytest.approx(event["GIFt/at_growth"])
-        assert (cells["experience"], cells["params_after"]) == (event["experience"],
-                                                                event["params_after"])
-        assert cells["layers"].startswith("widen ")
-    summary = {}
-    for r in records:
-        if r.WhichOneof("record_type") == "summary":
-            summary.update({i.key: i.value_json for i in r.summary.update})
-    assert json.loads(summary["acc"]) == pytest.approx(metrics["acc"])
-    assert json.loads(summary["bwt"]) == pytest.approx(metrics["bwt"])
+        assert cells["GIFt"] == pytest.approx(event["GIFt/at_growth"])
+        assert (cells["trained_exp"], cells["iteration"], cells["params_before"],
+                cells["params_after"]) == (event["experience"], event["iteration"],
+                                           event["params_before"], event["params_after"])
+        assert sorted(cells["layers"].split(", ")) == sorted(
+            f"{op['layer']} +{op['units']}" for op in event["operations"])
+    logged_summary = summary(records)
+    assert logged_summary["acc"] == pytest.approx(metrics["acc"])
+    assert logged_summary["bwt"] == pytest.approx(metrics["bwt"])
 
 
-def _run_id(folder: Path) -> str:
+def _run(folder: Path) -> tuple[str, list[dict]]:
+    """The run id and the history rows of one offline run folder."""
     (log,) = folder.glob("run-*.wandb")
-    (run_id,) = {r.run.run_id for r in read_wandb_records(log)
-                 if r.WhichOneof("record_type") == "run"}
-    return run_id
-
-
-def _steps(folder: Path) -> list[int]:
-    (log,) = folder.glob("run-*.wandb")
-    return sorted(int(i.value_json) for r in read_wandb_records(log)
-                  if r.WhichOneof("record_type") == "history"
-                  for i in r.history.item if list(i.nested_key) == ["_step"] or i.key == "_step")
+    records = read_wandb_records(log)
+    (run_id,) = {r.run_id for r in of_type(records, "run")}
+    return run_id, history_rows(records)
 
 
 def test_resumed_run_continues_the_same_wandb_run(make_experiment, monkeypatch):
@@ -135,5 +109,27 @@ def test_resumed_run_continues_the_same_wandb_run(make_experiment, monkeypatch):
     monkeypatch.delenv(FAIL_AFTER_ENV)
     folder, _ = run_one(plan, "naive", 0, wandb_mode="offline")
     first, second = map(Path, json.loads((folder / "metrics.json").read_text())["wandb"])
-    assert first != second and _run_id(first) == _run_id(second)
-    assert _steps(first) == [0, 1] and _steps(second) == [2]
+    (first_id, before), (second_id, after) = _run(first), _run(second)
+    assert first != second and first_id == second_id
+    # the resumed part goes on after the killed part: W&B steps only increase
+    assert max(r["_step"] for r in before) < min(r["_step"] for r in after)
+    assert sorted(_by_experience(before, "acc/avg")) == [0, 1]
+    assert sorted(_by_experience(after, "acc/avg")) == [2]
+    # the matrix logged after the resume holds the rows from before it too
+    matrix = [[float(v) for v in line.split(",")[1:]]
+              for line in (folder / "accuracy_matrix.csv").read_text().splitlines()[1:]]
+    last = _by_experience(after, "acc/avg")[2]
+    assert _table(second, last, "acc/matrix")["data"] == [
+        [i, *row] for i, row in enumerate(matrix)]
+
+
+def test_cli_prints_how_to_upload_offline_runs(make_experiment, monkeypatch, capsys):
+    from sparsegrow.cli import main
+
+    path = make_experiment(strategies=["naive"], wandb="offline", n_experiences=2)
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    folder = run_dir(load_experiment(path), "naive", 0)
+    (location,) = json.loads((folder / "metrics.json").read_text())["wandb"]
+    assert f"  wandb sync {location}\n" in out
+    assert Path(location).is_dir()
