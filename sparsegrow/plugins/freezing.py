@@ -75,6 +75,10 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         class-incremental stream: the head must be recalibrated between old and new classes,
         which replay does and a frozen response to old inputs forbids; see
         :mod:`sparsegrow.protection.classes`).
+    :param growable_energy: energy of the layers whose input growth can widen (the consumers
+        of expandable pairs, set by :meth:`set_growable`); ``None``: as ``energy``. Growth gives
+        such a layer input room back, so it can afford stricter protection than the first
+        layer, whose input (the data) never grows.
     :param batchnorm: BatchNorm treatment: ``free`` (affine parameters and running statistics
         follow the newest data), ``freeze`` (each channel fixed from the end of the experience
         it was learned in) or ``cumulative`` (running statistics over all experiences).
@@ -84,7 +88,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                  gate_topk: float = 1.0, gating: str = "mask", energy: float | dict | None = None,
                  project_every: int | None = None, importance_batches: int = 4,
                  isolate_growth: bool = False, head: str = "auto",
-                 batchnorm: str = "free"):
+                 growable_energy: float | None = None, batchnorm: str = "free"):
         super().__init__()
         choice("importance", importance, SCORES)
         choice("gating", gating, GATINGS)
@@ -109,6 +113,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         except ValueError as err:
             raise ConfigError(str(err)) from None
         self.isolate_growth = bool(isolate_growth)
+        self.growable_energy = (None if growable_energy is None
+                                else fraction("growable_energy", growable_energy))
         choice("head", head, HEAD_PROTECTION)
         self.head = head
         self._class_incremental = False         # an experience brought classes not seen before
@@ -198,6 +204,17 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                     self.subspace.anchors[layer][width:] = 0
             self._project(strategy)
             self.locks.restore_(params)
+
+    def set_growable(self, layers) -> None:
+        """Give ``layers`` (consumers of expandable pairs) the ``growable_energy``; layers that
+        the ``energy`` option names keep their own value."""
+        if self.growable_energy is None:
+            return
+        energy = self.subspace.energy
+        energy = dict(energy) if isinstance(energy, dict) else {"default": energy}
+        for name in layers:
+            energy.setdefault(name, self.growable_energy)
+        self.subspace.energy = energy
 
     def frozen_fraction(self) -> dict[str, float]:
         return self.locks.frozen_fraction()

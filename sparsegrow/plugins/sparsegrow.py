@@ -16,7 +16,7 @@ from sparsegrow.plugins.freezing import FreezingPlugin
 from sparsegrow.plugins.growth import GrowthPlugin
 
 _CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration",
-              "before_update", "after_update", "after_training_iteration", "after_training_exp")
+              "before_update", "after_update", "after_training_iteration")
 
 
 class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
@@ -60,6 +60,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         ``none`` (see :class:`FreezingPlugin`).
     :param batchnorm: BatchNorm treatment under protection: ``free``, ``freeze`` or
         ``cumulative`` (see :mod:`sparsegrow.protection.batchnorm`).
+    :param growable_energy: subspace energy of the layers growth can give input room back to
+        (consumers of expandable pairs); ``None``: as ``subspace_energy``.
     :param layers: ``"auto"`` (every expandable layer) or a list of producer names.
     :param growth: switch growth on/off.
     :param freezing: switch the protection (masks/subspace) on/off.
@@ -75,7 +77,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
                  subspace_energy: float | dict | None = None, project_every: int | None = None,
                  min_free: float = 0.0, isolate_growth: bool = True,
-                 head: str = "auto", layers="auto", growth: bool = True,
+                 head: str = "auto", growable_energy: float | None = None, layers="auto", growth: bool = True,
                  freezing: bool = True, batches: int = 4, seed: int = 0,
                  batchnorm: str = "free"):
         super().__init__()
@@ -91,7 +93,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                                        energy=subspace_energy, project_every=project_every,
                                        importance_batches=batches,
                                        isolate_growth=isolate_growth and growth,
-                                       head=head, batchnorm=batchnorm,
+                                       head=head, growable_energy=growable_energy,
+                                       batchnorm=batchnorm,
                                        ) if freezing else None
         if growth and freezing and init == "net2wider" and gating != "mask":
             # subspace gating initialises new units in the complement of old inputs; a copy of
@@ -105,6 +108,16 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         if self.growth is not None:
             self.growth.protection = self.freezing
         self.grows_model = growth
+        self._growable_known = False
+
+    def after_training_exp(self, strategy, **kwargs):
+        """Tell the protection which layers growth can widen (known once the model has run),
+        then run ``after_training_exp`` of the growth part and of the protection part."""
+        if self.growth is not None and self.freezing is not None and not self._growable_known:
+            self.freezing.set_growable(self.growth.consumers(strategy))
+            self._growable_known = True
+        for part in self.parts:
+            part.after_training_exp(strategy, **kwargs)
 
     @property
     def parts(self) -> list:
