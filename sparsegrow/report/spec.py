@@ -95,7 +95,7 @@ SECTIONS = [
           "sparsegrow_strict"),
          ("… same plugin, growth: false", "growth_permuted_mnist_20",
           "sparsegrow_strict_no_growth"),
-         ("… fixed model of SparseGrow's final width (107, 81), growth: false",
+         ("… fixed model of SparseGrow's final width (121, 82), growth: false",
           "growth_permuted_mnist_20_final_width", "sparsegrow_strict_no_growth"),
          ("PMNIST 50, MLP 2×50, strict protection: SparseGrow", "growth_permuted_mnist_50",
           "sparsegrow_strict"),
