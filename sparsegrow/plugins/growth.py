@@ -118,10 +118,6 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._grower.example = strategy.mb_x[:2]
         return self._grower
 
-    def consumers(self, strategy) -> list[str]:
-        """The layers whose input widening can grow: consumers of the expandable pairs."""
-        return [p.consumer for p in self._grower_for(strategy).pairs]
-
     def _target_layers(self, grower: Grower) -> list[str]:
         if self.layers != "auto":
             return list(self.layers)

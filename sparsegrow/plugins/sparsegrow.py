@@ -12,6 +12,7 @@ from __future__ import annotations
 from avalanche.core import SupervisedPlugin
 
 from sparsegrow.errors import ConfigError
+from sparsegrow.growth import Grower
 from sparsegrow.plugins.freezing import FreezingPlugin
 from sparsegrow.plugins.growth import GrowthPlugin
 
@@ -111,10 +112,12 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         self._growable_known = False
 
     def after_training_exp(self, strategy, **kwargs):
-        """Tell the protection which layers growth can widen (known once the model has run),
-        then run ``after_training_exp`` of the growth part and of the protection part."""
-        if self.growth is not None and self.freezing is not None and not self._growable_known:
-            self.freezing.set_growable(self.growth.consumers(strategy))
+        """Tell the protection which layers growth can widen (the model has run by now, so the
+        analysis has an example batch), then run ``after_training_exp`` of both parts."""
+        if self.freezing is not None and not self._growable_known:
+            # also without growth: the growth: false ablation must protect the same way
+            pairs = Grower(strategy.model, example=strategy.mb_x[:2]).pairs
+            self.freezing.set_growable([p.consumer for p in pairs])
             self._growable_known = True
         for part in self.parts:
             part.after_training_exp(strategy, **kwargs)

@@ -315,11 +315,13 @@ def test_stream_kind_sets_the_subspace_defaults_and_explicit_values_win():
     assert (sg.freezing.subspace.energy, sg.freezing.project_every) == (0.8, 7)
 
 
-def test_growable_energy_applies_to_the_layers_growth_can_widen():
+@pytest.mark.parametrize("growth", [True, False])
+def test_growable_energy_applies_to_the_layers_growth_can_widen(growth):
     stream = synthetic_stream(n_experiences=2)
-    sg = SparseGrowPlugin(subspace_energy={"default": 0.8, "5": 0.7}, growable_energy=0.99)
+    sg = SparseGrowPlugin(subspace_energy={"default": 0.8, "5": 0.7}, growable_energy=0.99,
+                          growth=growth)
     _sgd_strategy(sg, stream, mlp()).train(stream.train_stream[0])
     memory = sg.freezing.subspace
     # '1' reads the data (no producer can widen its input); '3' and the head '5' are consumers
-    # of expandable pairs; the head's own entry wins
+    # of expandable pairs; the head's own entry wins. The growth: false ablation protects alike.
     assert [memory.energy_of(n) for n in ("1", "3", "5")] == [0.8, 0.99, 0.7]
