@@ -21,6 +21,8 @@ def _run(args) -> None:
     # --multirun may also come after the experiment, among the overrides
     overrides = [o for o in args.overrides if o not in ("-m", "--multirun")]
     jobs, hydra_args = plan_jobs(args.experiment, overrides)   # every point validated
+    for i, job in enumerate(jobs):      # Hydra's log names jobs by number only
+        print(f"job={i}: {job.directory}/{job.strategy}/seed{job.seed}")
     try:
         outcomes = launch(args.experiment, jobs, hydra_args)
     except LauncherConfigError:   # no job started

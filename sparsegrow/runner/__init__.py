@@ -1,5 +1,6 @@
-"""Experiment runner: builds and runs every strategy × seed, writes results, plots and W&B
-runs, checkpoints after every experience and resumes killed runs.
+"""Experiment runner: expands sweeps into one job per strategy × seed, launches them through a
+Hydra launcher, runs each (checkpointed after every experience, resumed when killed, stopped
+when it diverges), then writes summaries and plots.
 
 Results of ``sparsegrow run experiments/<experiment>.yaml`` (``logging.output_dir``, default
 ``results``)::
@@ -10,6 +11,7 @@ Results of ``sparsegrow run experiments/<experiment>.yaml`` (``logging.output_di
       plots/        forgetting_<strategy>.png  heatmap_<strategy>.png
                     average_accuracy.png  growth_params.png
       wandb/        offline W&B runs (``wandb sync <folder>`` uploads one)
+      launches/<time>/  Hydra's log of each job of a launch (and submitit's job files)
       <strategy>/seed<k>/
         config.yaml           experiment, preset and training settings as run
         accuracy_matrix.csv   R[i][j]: accuracy on experience j after training experience i
@@ -20,8 +22,9 @@ Results of ``sparsegrow run experiments/<experiment>.yaml`` (``logging.output_di
         metrics.json          ACC, BWT, Forgetting, LA, GIFt, parameters, times (written last:
                               it marks the run finished; a rerun skips the run)
         checkpoint.pt         only while the run is unfinished: what a restart resumes from
-        failed.json           only if the run diverged (non-finite loss or parameter): the
-                              reason; the summaries leave the run out and name it
+        failed.json           only if the run diverged (non-finite or exploded loss, or a
+                              non-finite parameter): the reason; the summaries
+                              leave the run out and name it
 """
 
 from sparsegrow.runner.launch import ExperimentResult, aggregate, launch, plan_jobs

@@ -176,3 +176,27 @@ def test_a_depthwise_conv_that_grew_keeps_its_old_groups_anchored():
     assert mem.sync(model) == ["0", "2", "3"]
     assert mem.bases["2"].shape[0] == 8 and torch.equal(mem.bases["2"][:6], old)
     assert mem.bases["2"][6:].abs().sum() == 0 and mem.anchors["2"].shape[0] == 8
+
+
+def test_group_bases_span_what_update_basis_gives_each_group():
+    from sparsegrow.protection.subspace import update_group_bases
+
+    g = torch.Generator().manual_seed(0)
+    # 5 groups in R^6 with different numbers of strong directions
+    acts = torch.stack([torch.randn(200, r, generator=g) @ torch.randn(r, 6, generator=g)
+                        for r in (1, 2, 3, 6, 2)])
+    acts[4] = 0.0                                           # a silent group
+    first = update_group_bases(None, acts[:, :100], 0.95)
+    second = update_group_bases(first, acts[:, 100:] + 0.5 * torch.randn(5, 100, 6, generator=g),
+                                0.95)
+    widths = []
+    for group in range(5):
+        kept = first[group][:, first[group].norm(dim=0) > 0]
+        assert torch.equal(second[group][:, : kept.shape[1]], kept)   # old directions first
+        expected = update_basis(None, acts[group, :100], 0.95)
+        widths.append(expected.shape[1])
+        assert kept.shape == expected.shape
+        torch.testing.assert_close(kept @ kept.T, expected @ expected.T, atol=1e-4, rtol=0)
+        both = second[group][:, second[group].norm(dim=0) > 0]
+        torch.testing.assert_close(both.T @ both, torch.eye(both.shape[1]), atol=1e-5, rtol=0)
+    assert widths[4] == 0 and first.shape[2] == max(widths)
