@@ -313,12 +313,15 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def load_state_dict(self, state: dict) -> None:
         self.locks.load_state_dict(state["locks"])
         self.subspace.load_state_dict(state["subspace"])
-        self.batchnorm.load_state_dict(state["batchnorm"])
         self.timings = dict(state["timings"])
         self._steps = state["steps"]
-        self._grown_from = dict(state["grown_from"])
-        self._seen = set(state["seen"])
-        self._output_layer = state["output_layer"]
-        self._class_incremental = state["class_incremental"]
-        self._stream = state["stream"]
-        self.project_every = state["project_every"]
+        # keys added after the first release: a checkpoint written before them resumes with
+        # what that version did (no BatchNorm state, no grown rows known, the stream unread)
+        if "batchnorm" in state:
+            self.batchnorm.load_state_dict(state["batchnorm"])
+        self._grown_from = dict(state.get("grown_from", {}))
+        self._seen = set(state.get("seen", ()))
+        self._output_layer = state.get("output_layer")
+        self._class_incremental = state.get("class_incremental", False)
+        self._stream = state.get("stream")
+        self.project_every = state.get("project_every", self.project_every)

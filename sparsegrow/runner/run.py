@@ -68,10 +68,17 @@ def _build_model(plan: Plan, bench):
     return build_model(name, input_shape=bench.input_shape, n_classes=bench.n_classes, **kwargs)
 
 
-def _widths(model) -> dict[str, int]:
+def _example(bench, model) -> torch.Tensor:
+    """A batch of the benchmark's input shape: the graph analysis exports the model on it when
+    torch.fx cannot trace its forward."""
+    device = next(model.parameters()).device
+    return torch.zeros(2, *bench.input_shape, device=device)
+
+
+def _widths(model, example) -> dict[str, int]:
     try:
-        return Grower(model).widths()
-    except GrowthError:   # a model torch.fx cannot trace still runs; it just has no widths
+        return Grower(model, example=example).widths()
+    except GrowthError:   # a model no analysis can read still runs; it just has no widths
         return {}
 
 
@@ -193,7 +200,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     plugins = build_plugins(preset, plan.preset_paths[strategy_name])
     if saved is not None:
         operations = [op for e in saved["growth_events"] for op in e["operations"]]
-        Grower(model).replay(operations)
+        Grower(model, example=_example(bench, model)).replay(operations)
         model.load_state_dict(saved["model"])
     model.to(device)
     if saved is not None:
@@ -269,7 +276,8 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                      "avg_acc": sum(row) / n, "params": count_parameters(model),
                      "train_time_s": train_time, "eval_time_s": eval_time,
                      "growth_events": len(events), "timings": timings,
-                     "widths": _widths(model), "protection": protection(plugins)}
+                     "widths": _widths(model, _example(bench, model)),
+                     "protection": protection(plugins)}
             state["timeline"].append(entry)
             if wb is not None and entry["protection"]:
                 wb.log_values({f"protection/{k}": v for k, v in entry["protection"].items()})

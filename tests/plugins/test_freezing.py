@@ -95,3 +95,13 @@ def test_gate_topk_limits_updates_per_step():
     strategy.train(stream.train_stream[0])       # exactly one step (128 samples)
     changed = float((model[1].weight.detach() != before).float().mean())
     assert 0.05 < changed <= (round(0.1 * 576) + 0.5) / 576
+
+
+def test_a_checkpoint_written_before_the_newer_keys_still_loads():
+    _, plugin = _run(lambda p: torch.optim.SGD(p, lr=0.1), FreezingPlugin(gating="subspace"))
+    state = plugin.state_dict()
+    old = {k: state[k] for k in ("locks", "subspace", "timings", "steps")}
+    fresh = FreezingPlugin(gating="subspace")
+    fresh.load_state_dict(old)
+    assert fresh.subspace.sizes() == plugin.subspace.sizes()
+    assert fresh._steps == plugin._steps
