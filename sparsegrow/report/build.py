@@ -288,6 +288,61 @@ def _long_stream_target_rows(long: dict, name: str, results: Path) -> list[str]:
     return rows
 
 
+def _mean(values: list[float]) -> float | None:
+    return statistics.mean(values) if values else None
+
+
+def _growth_target_rows(results: Path) -> list[str]:
+    """Issue 12's targets: what growth adds, from the runs of table 7."""
+    def row(experiment, strategy):
+        return growth_row(results, experiment, strategy)
+
+    rows = []
+    for label, experiment, grow, fixed in (
+            ("Permuted MNIST 20, MLP 2×50", "growth_permuted_mnist_20", "sparsegrow_strict",
+             "growth_permuted_mnist_20_final_width"),
+            ("Permuted MNIST 50, MLP 2×50", "growth_permuted_mnist_50", "sparsegrow_strict",
+             None),
+            ("Split MNIST 5 + Replay, small CNN", "split_mnist_5_replay_cnn",
+             "replay_sparsegrow_defaults", None)):
+        g = row(experiment, grow)
+        n = row(experiment, {"sparsegrow_strict": "sparsegrow_strict_no_growth",
+                             "replay_sparsegrow_defaults": "replay_sparsegrow_no_growth"}[grow])
+        ga, na, gl, nl = (_mean(g["acc"]), _mean(n["acc"]), _mean(g["la"]), _mean(n["la"]))
+        known = None not in (ga, na, gl, nl)
+        rows.append(_check(f"{label}: growth beats the same plugin without growth by ≥ 3 points "
+                           "ACC, LA at least as high",
+                           (ga - na >= 0.03 and gl >= nl) if known else None,
+                           f"{100 * (ga - na):+.2f} points ACC, {100 * (gl - nl):+.2f} LA "
+                           f"({len(g['acc'])}/{len(n['acc'])} seeds)" if known else "–"))
+        if fixed is not None:
+            f = row(fixed, "sparsegrow_strict_no_growth")
+            fa = _mean(f["acc"])
+            gp, fp = _mean(g["params_mean"]), _mean(f["params_mean"])
+            rows.append(_check("… matches a fixed model of its final width, with fewer "
+                               "parameters averaged over the stream",
+                               (ga >= fa - 0.005 and gp < fp) if None not in (ga, fa) else None,
+                               f"ACC {100 * ga:.2f}% vs {100 * fa:.2f}%, mean params "
+                               f"{gp:,.0f} vs {fp:,.0f}" if None not in (ga, fa) else "–"))
+    m, i, n = (row("gift_masks_permuted_mnist_10", s) for s in
+               ("sparsegrow_mask", "sparsegrow_mask_no_isolation", "sparsegrow_mask_no_growth"))
+    mb, nb, ml, nl = _mean(m["bwt"]), _mean(n["bwt"]), _mean(m["la"]), _mean(n["la"])
+    known = None not in (mb, nb, ml, nl)
+    rows.append(_check("Mask gating: growth's BWT no worse than without growth, LA above it",
+                       (mb >= nb and ml > nl) if known else None,
+                       f"BWT {100 * mb:.2f} vs {100 * nb:.2f}, LA {100 * ml:.2f} vs "
+                       f"{100 * nl:.2f} (new units not isolated: BWT "
+                       f"{100 * _mean(i['bwt']):.2f})" if known and i["bwt"] else "–"))
+    for label, experiment in (("MLP", "split_mnist_5_replay"),
+                              ("small CNN", "split_mnist_5_replay_cnn")):
+        r, d = _mean(row(experiment, "replay")["acc"]), \
+            _mean(row(experiment, "replay_sparsegrow_defaults")["acc"])
+        rows.append(_check(f"Split MNIST 5, {label}: Replay + SparseGrowPlugin() defaults ≥ Replay",
+                           None if None in (r, d) else d >= r,
+                           "–" if None in (r, d) else f"{100 * d:.2f}% vs Replay {100 * r:.2f}%"))
+    return rows
+
+
 # the composed preset that the targets also show, where it was run (README: SparseGrow + LwF)
 LWF, LWF_NAME = "sparsegrow_lwf", "SparseGrow + LwF (sparsegrow_lwf)"
 
@@ -306,6 +361,7 @@ def targets(results: Path) -> list[str]:
                        None if r is None or rs is None else rs > r,
                        "–" if r is None or rs is None
                        else f"replay_sparsegrow {100 * rs:.2f}% vs Replay {100 * r:.2f}%"))
+    rows += _growth_target_rows(results)
     long = long_stream_rows(results)
     rows += _long_stream_target_rows(long.get("sparsegrow", {}), "SparseGrow", results)
     if LWF in long:
