@@ -56,7 +56,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param min_free: also grow each producer so that its consumer keeps at least this fraction
         of its input dimensions outside the protected subspace (0 = off; subspace gating).
     :param isolate_growth: keep new units' incoming weights orthogonal to the old inputs during
-        training, in every gating mode (see :class:`FreezingPlugin`).
+        training, in every gating mode (see :class:`FreezingPlugin`); ``None``: on, except with
+        ``init="net2wider"``, whose copies of existing units cannot be orthogonal to old inputs.
     :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
         ``none`` (see :class:`FreezingPlugin`).
     :param batchnorm: BatchNorm treatment under protection: ``free``, ``freeze`` or
@@ -77,11 +78,13 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  init_density: float = 0.5, importance: str = "taylor",
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
                  subspace_energy: float | dict | None = None, project_every: int | None = None,
-                 min_free: float = 0.0, isolate_growth: bool = True,
+                 min_free: float = 0.0, isolate_growth: bool | None = None,
                  head: str = "auto", growable_energy: float | None = None, layers="auto", growth: bool = True,
                  freezing: bool = True, batches: int = 4, seed: int = 0,
                  batchnorm: str = "free"):
         super().__init__()
+        if isolate_growth is None:   # copies of existing units cannot be orthogonal to old inputs
+            isolate_growth = init != "net2wider"
         if not (growth or freezing):
             raise ConfigError("SparseGrowPlugin with growth: false and freezing: false does "
                               "nothing; switch one of them on or remove the plugin")

@@ -178,9 +178,11 @@ def test_net2wider_combinations_that_cannot_work_fail_at_construction():
     with pytest.raises(ConfigError, match="use gating 'mask'"):
         SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="subspace")
     with pytest.raises(ConfigError, match="set isolate_growth: false"):
-        SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask")
-    SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask",
-                     isolate_growth=False)
+        SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask",
+                         isolate_growth=True)
+    # by default copies are simply not isolated
+    sg = SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask")
+    assert not sg.freezing.isolate_growth
 
 
 class _ToFloat64(nn.Module):
