@@ -172,6 +172,7 @@ def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[
         for key in ("acc", "bwt", "la", "params_end"):
             values[key].append(metrics[key])
         values["params_mean"].append(sum(params) / len(params))
+        values.setdefault("seeds", []).append(run.name)
     return values
 
 
@@ -292,6 +293,9 @@ def _mean(values: list[float]) -> float | None:
     return statistics.mean(values) if values else None
 
 
+GPM_PAPER_ACC = 0.939   # Saha et al. 2021, Table 1, Permuted MNIST (approximate)
+
+
 def _growth_target_rows(results: Path) -> list[str]:
     """Issue 12's targets: what growth adds, from the runs of table 7."""
     def row(experiment, strategy):
@@ -333,6 +337,19 @@ def _growth_target_rows(results: Path) -> list[str]:
                        f"BWT {100 * mb:.2f} vs {100 * nb:.2f}, LA {100 * ml:.2f} vs "
                        f"{100 * nl:.2f} (new units not isolated: BWT "
                        f"{100 * _mean(i['bwt']):.2f})" if known and i["bwt"] else "–"))
+    gpm, sg = (row("gpm_permuted_mnist_10", s) for s in ("gpm", "sparsegrow_gpm"))
+    ga = _mean(gpm["acc"])
+    rows.append(_check("GPM's protocol: our gpm within 1.5 points of the paper's ~93.9% ACC",
+                       None if ga is None else abs(ga - GPM_PAPER_ACC) <= 0.015,
+                       "–" if ga is None else f"{100 * ga:.2f}% ({len(gpm['acc'])} seeds)"))
+    # the same seeds only: the comparison is paired
+    both = set(gpm.get("seeds", ())) & set(sg.get("seeds", ()))
+    seeds = len(both)
+    gs = _mean([a for a, k in zip(gpm["acc"], gpm.get("seeds", ())) if k in both])
+    ss = _mean([a for a, k in zip(sg["acc"], sg.get("seeds", ())) if k in both])
+    rows.append(_check("… SparseGrow growing from that network beats our GPM on the same seeds",
+                       None if not seeds else ss > gs,
+                       "–" if not seeds else f"{100 * ss:.2f}% vs {100 * gs:.2f}% ({seeds} paired seed(s))"))
     for label, experiment in (("MLP", "split_mnist_5_replay"),
                               ("small CNN", "split_mnist_5_replay_cnn")):
         r, d = _mean(row(experiment, "replay")["acc"]), \
