@@ -102,7 +102,9 @@ SECTIONS = [
           "biases, plain SGD lr 0.01, batch 10, 5 epochs per experience, energies 0.95 / 0.99 / "
           "0.99, 300 samples per basis update, exact projection. gpm is the protection alone "
           "(our FreezingPlugin); sparsegrow_gpm grows from the same network under the same "
-          "protection. The GPM paper reports about 93.9% ACC here (its Table 1, approximate)."),
+          "protection. The GPM paper reports about 93.9% ACC here (its Table 1, approximate). "
+          "Known differences: 50,000 training images per experience (GPM: 54,000) and pixels "
+          "in [0, 1] (GPM standardises them)."),
     GrowthRows(
         "7. What growth adds",
         (("PMNIST 20, MLP 2×50, strict protection: SparseGrow", "growth_permuted_mnist_20",
