@@ -1,5 +1,5 @@
-"""Input room under subspace protection: how much of a layer's input space is still free, and
-how many producer units restore it.
+"""Input room under subspace protection: how many producer units give a consumer back a
+given fraction of free (unprotected) input dimensions.
 
 Subspace protection freezes a layer's response on the span of its old inputs, so what the layer
 can still learn lives in the complement. Widening the producer that feeds a consumer adds input
@@ -11,13 +11,6 @@ fed by an expandable producer can.
 from __future__ import annotations
 
 import math
-
-
-def free_fraction(columns: int, protected: int) -> float:
-    """Fraction of a layer's ``columns`` input dimensions outside its ``protected`` basis."""
-    if columns <= 0:
-        raise ValueError(f"columns must be positive, got {columns}")
-    return max(columns - protected, 0) / columns
 
 
 def units_for_room(columns: int, protected: int, min_free: float, *, per_unit: int = 1) -> int:

@@ -162,8 +162,8 @@ def _gift_in_train_time(experiment_dir: Path) -> list[str]:
 
 def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[float]]:
     """Per metric, one value per finished seed of ``strategy`` in ``experiment``."""
-    values: dict[str, list[float]] = {k: [] for k in ("acc", "bwt", "la", "params_end",
-                                                       "params_mean")}
+    values: dict[str, list] = {k: [] for k in ("acc", "bwt", "la", "params_end", "params_mean",
+                                                "seeds")}
     for run in sorted((results / experiment / strategy).glob("seed*")):
         if not (run / "metrics.json").is_file():
             continue
@@ -172,7 +172,7 @@ def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[
         for key in ("acc", "bwt", "la", "params_end"):
             values[key].append(metrics[key])
         values["params_mean"].append(sum(params) / len(params))
-        values.setdefault("seeds", []).append(run.name)
+        values["seeds"].append(run.name)
     return values
 
 
@@ -343,10 +343,10 @@ def _growth_target_rows(results: Path) -> list[str]:
                        None if ga is None else abs(ga - GPM_PAPER_ACC) <= 0.015,
                        "–" if ga is None else f"{100 * ga:.2f}% ({len(gpm['acc'])} seeds)"))
     # the same seeds only: the comparison is paired
-    both = set(gpm.get("seeds", ())) & set(sg.get("seeds", ()))
+    both = set(gpm["seeds"]) & set(sg["seeds"])
     seeds = len(both)
-    gs = _mean([a for a, k in zip(gpm["acc"], gpm.get("seeds", ())) if k in both])
-    ss = _mean([a for a, k in zip(sg["acc"], sg.get("seeds", ())) if k in both])
+    gs = _mean([a for a, k in zip(gpm["acc"], gpm["seeds"]) if k in both])
+    ss = _mean([a for a, k in zip(sg["acc"], sg["seeds"]) if k in both])
     rows.append(_check("… SparseGrow growing from that network beats our GPM on the same seeds",
                        None if not seeds else ss > gs,
                        "–" if not seeds else f"{100 * ss:.2f}% vs {100 * gs:.2f}% ({seeds} paired seed(s))"))

@@ -1,11 +1,6 @@
 import pytest
 
-from sparsegrow.protection.room import free_fraction, units_for_room
-
-
-def test_free_fraction():
-    assert free_fraction(100, 64) == 0.36
-    assert free_fraction(100, 120) == 0.0
+from sparsegrow.protection.room import units_for_room
 
 
 def test_units_for_room_hand_computed():
