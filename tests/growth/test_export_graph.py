@@ -135,7 +135,7 @@ def test_what_export_cannot_take_fails_with_one_message():
 
 @pytest.mark.parametrize("make", [LenView, ShapeTest])
 @pytest.mark.parametrize("mode", ["eval", "train"])
-def test_widening_every_pair_preserves_the_function_exactly(make, mode):
+def test_widening_every_pair_preserves_the_function_to_1e6(make, mode):
     torch.manual_seed(0)
     model = make()
     before = copy.deepcopy(model)
@@ -146,7 +146,8 @@ def test_widening_every_pair_preserves_the_function_exactly(make, mode):
     x = torch.randn(8, 1, 6, 6)
     getattr(model, mode)()
     getattr(before, mode)()
-    assert torch.equal(model(x), before(x))
+    # zero outgoing weights add exact zeros, but a wider reduction may sum in another order
+    torch.testing.assert_close(model(x), before(x), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("make", [LenView, ShapeTest])
