@@ -65,8 +65,7 @@ def _one_line(err: Exception, source, overrides_source: str) -> ConfigError:
         found = _FULL_KEY.search(text)
         if found and found.group(1):
             return ConfigError(f"{source}: {found.group(1)}: {reason}")
-        return ConfigError(f"{source}: {reason} (expected a mapping of keys at the top level)"
-                           if "ListConfig" in reason else f"{source}: {reason}")
+        return ConfigError(f"{source}: {reason}")
     return ConfigError(f"{overrides_source}: {' '.join(text.split('See https')[0].split())}")
 
 

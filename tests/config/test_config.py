@@ -76,6 +76,15 @@ def test_unknown_key(write):
     assert message.startswith(f"{path}: training.epochz:") and "epochz" in message
 
 
+def test_unreadable_files_are_one_line(write, tmp_path):
+    path = tmp_path / "experiments" / "bad.yaml"
+    path.write_text("name: t\ntraining: {lr: [1\n")
+    assert _error(path).startswith(f"{path}: not valid YAML (while parsing a flow sequence")
+    path.write_text("- name: t\n")
+    assert _error(path) == f"{path}: Cannot merge DictConfig with ListConfig"
+    assert _error(path.with_name("none.yaml")) == f"{path.with_name('none.yaml')}: file not found"
+
+
 def test_unknown_top_level_key(write):
     path = write(sedds=[0])
     assert _error(path).startswith(f"{path}: sedds:")
