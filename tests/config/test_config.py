@@ -175,6 +175,10 @@ def test_plugin_hyperparameter_override_renames_the_strategy(write):
     assert dict(plan.presets[label].plugins[1].subspace_energy) == {"default": 0.3, "head": 0.5}
     shipped = load_preset(REPO / "strategies" / "replay_sparsegrow.yaml").plugins[1]
     assert dict(shipped.subspace_energy) == {"default": 0.3, "head": 0.0}
+    # a mapping merges into the preset's, as Hydra's overrides do
+    (preset,) = load_experiment(write(strategies=["replay_sparsegrow"]), [
+        "strategy.plugins.sparsegrow.subspace_energy={default: 0.5}"]).presets.values()
+    assert dict(preset.plugins[1].subspace_energy) == {"default": 0.5, "head": 0.0}
     assert _error(write(strategies=["sparsegrow"]),
                   ["strategy.plugins.sparsegrow.subspace_energy.head=0.5"]) == (
         "command line: strategy.plugins.sparsegrow.subspace_energy.head: subspace_energy of "
