@@ -106,7 +106,7 @@ def expand(overrides: list[str], stored: dict[str, str] | None = None
         if override.is_sweep_override():
             if not override.is_discrete_sweep():
                 raise ConfigError(f"{source}: {key}: only lists, range() and choice() sweep "
-                                  f"here (an interval needs a sampling sweeper)")
+                                  f"here (an interval is searched with hydra/sweeper=optuna)")
             values[key] = [override_text(v) for v in override.sweep_iterator()]
         else:
             values[key] = [override_text(override.value())]
@@ -168,7 +168,7 @@ def run_job(cfg) -> dict:
     os.chdir(cfg.cwd)     # SLURM jobs start elsewhere; relative output_dirs mean the caller's
     job = cfg.jobs[cfg.job]
     plan = load_experiment(cfg.experiment, list(job.overrides), list(job.run_name_overrides))
-    if plan.training(job.strategy).device.value == "auto":
+    if plan.training(job.strategy).device.value in ("auto", "cuda"):   # "a GPU", not GPU 0
         use_gpu_slot(HydraConfig.get().job.num)
     mode = resolve_mode(plan.experiment.logging.wandb.mode.value)
     try:

@@ -69,7 +69,10 @@ def trial(cfg) -> float:
     """Hydra's task function: run the experiment with the trial's sampled values; its score."""
     import warnings
 
+    from hydra.core.hydra_config import HydraConfig
+
     from sparsegrow.logging import resolve_mode
+    from sparsegrow.runner.build import use_gpu_slot
     from sparsegrow.runner.run import run_one
 
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="avalanche")
@@ -77,6 +80,8 @@ def trial(cfg) -> float:
     os.chdir(spec.cwd)
     sampled = [f"{k}={override_text(OmegaConf.select(cfg, k))}" for k in spec.searched]
     plan = load_experiment(spec.experiment, [*spec.fixed, *sampled], sampled)
+    if plan.experiment.training.device.value in ("auto", "cuda"):
+        use_gpu_slot(HydraConfig.get().job.num)        # parallel trials take the GPUs in turn
     mode = resolve_mode(plan.experiment.logging.wandb.mode.value)
     accs = []
     for strategy in plan.presets:

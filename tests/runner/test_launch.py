@@ -92,6 +92,7 @@ def test_experiment_file_sweep_and_its_override(make_experiment):
 
 @pytest.mark.parametrize("gpus, device, expected", [
     (3, "auto", [0, 1, 2, 0]),      # the jobs take the GPUs in turn
+    (3, "cuda", [0, 1, 2, 0]),
     (1, "auto", []),                # a job given one GPU (SLURM, CUDA_VISIBLE_DEVICES) keeps it
     (3, "cpu", []),
 ])

@@ -27,3 +27,25 @@ def test_search_bounds_are_validated_before_any_trial(make_experiment, capsys):
     assert main(["run", str(path), "hydra/sweeper=optuna", "training.lr=0.1"]) == 2
     assert "no key to search" in capsys.readouterr().err
     assert not (path.parent.parent / "results").exists()
+
+
+def test_trials_take_the_gpus_in_turn(make_experiment, monkeypatch, tmp_path):
+    import torch
+
+    import sparsegrow.runner.run as run_module
+
+    def fake_run(plan, strategy, seed, **kwargs):      # what a trial would train: not needed
+        out = tmp_path / "runs" / strategy
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text(json.dumps({"acc": 0.5}))
+        return out, True
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(run_module, "run_one", fake_run)
+    path = make_experiment(strategies=["ewc"])
+    assert main(["run", str(path), "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
+                 "strategy.plugins.ewc.ewc_lambda=interval(1, 1000)"]) == 0
+    assert chosen == [0, 1, 0]
