@@ -2,8 +2,9 @@
 
 ``sparsegrow run experiments/X.yaml hydra/sweeper=optuna hydra.sweeper.n_trials=20 strategy=ewc
 'strategy.plugins.ewc.ewc_lambda=tag(log, interval(1, 1000))'`` samples the keys given in the
-sweeper's grammar (``interval()``, ``tag(log, ...)``, ``choice()``, ``range()``); the other
-overrides are fixed. Every searched key is validated at its bounds (each value of a choice or
+sweeper's grammar (``interval()``, ``tag(log, ...)``, ``choice()``, ``range()``), from the
+command line or the experiment file's ``sweep`` section (the command line's value of a key
+replaces the file's); the other overrides are fixed. Every searched key is validated at its bounds (each value of a choice or
 range) before the first trial. A trial runs every strategy × seed of the experiment with its
 sampled values, one after the other (run folders named after the values, as a sweep's), and
 scores the mean final ACC of those runs on the experiment's evaluation split: a search is meant
@@ -22,7 +23,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from sparsegrow.config import load_experiment
-from sparsegrow.config.loading import override_text
+from sparsegrow.config.loading import override_text, read_sweep
 from sparsegrow.errors import ConfigError, DivergenceError
 
 SWEEPER = "hydra/sweeper=optuna"
@@ -43,8 +44,10 @@ def plan_search(experiment, overrides: list[str]) -> tuple[list[str], dict[str, 
     from hydra.errors import HydraException
 
     parser = OverridesParser.create()
+    given = {o.split("=", 1)[0] for o in overrides}
+    stored = [f"{k}={v}" for k, v in read_sweep(experiment).items() if k not in given]
     fixed, searched, hydra_args = [], {}, []
-    for text in overrides:
+    for text in [*stored, *overrides]:
         if text.startswith(("hydra.", "hydra/")):
             hydra_args.append(text)
             continue

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import yaml
 
 from sparsegrow.cli import main
@@ -7,9 +8,11 @@ from sparsegrow.cli import main
 
 def test_optuna_search_writes_the_best_trial(make_experiment):
     path = make_experiment(strategies=["ewc"], n_experiences=2)
+    data = yaml.safe_load(path.read_text())     # the search stored in the experiment file
+    data["sweep"] = {"strategy.plugins.ewc.ewc_lambda": "tag(log, interval(1, 1000))"}
+    path.write_text(yaml.safe_dump(data))
     assert main(["run", str(path), "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2",
-                 "hydra.sweeper.sampler.seed=0",
-                 "strategy.plugins.ewc.ewc_lambda=tag(log, interval(1, 1000))"]) == 0
+                 "hydra.sweeper.sampler.seed=0"]) == 0
     exp = path.parent.parent / "results" / "tiny"
     trials = {float(run.parent.name.split("=")[1]):
               json.loads((run / "metrics.json").read_text())["acc"]
@@ -49,3 +52,18 @@ def test_trials_take_the_gpus_in_turn(make_experiment, monkeypatch, tmp_path):
     assert main(["run", str(path), "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
                  "strategy.plugins.ewc.ewc_lambda=interval(1, 1000)"]) == 0
     assert chosen == [0, 1, 0]
+
+
+def test_the_command_line_replaces_the_files_search(make_experiment):
+    from sparsegrow.errors import ConfigError
+    from sparsegrow.runner.search import SWEEPER, plan_search
+
+    path = make_experiment()
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "sweep": {"training.lr": "interval(0, 1)"}}))
+    with pytest.raises(ConfigError, match="^command line: training.lr: must be > 0, got 0.0$"):
+        plan_search(path, [SWEEPER])
+    fixed, searched, hydra_args = plan_search(path, [SWEEPER, "training.lr=interval(0.01, 1)",
+                                                     "seed=3"])
+    assert (fixed, searched, hydra_args) == (["seed=3"], {"training.lr": "interval(0.01, 1)"},
+                                             [SWEEPER])
