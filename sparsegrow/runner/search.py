@@ -4,11 +4,11 @@
 'strategy.plugins.ewc.ewc_lambda=tag(log, interval(1, 1000))'`` samples the keys given in the
 sweeper's grammar (``interval()``, ``tag(log, ...)``, ``choice()``, ``range()``), from the
 command line or the experiment file's ``sweep`` section (the command line's value of a key
-replaces the file's); the other overrides are fixed. Every searched key is validated at its bounds (each value of a choice or
-range) before the first trial. A trial runs every strategy × seed of the experiment with its
-sampled values, one after the other (run folders named after the values, as a sweep's), and
-scores the mean final ACC of those runs on the experiment's evaluation split: a search is meant
-for ``eval_split: validation``. A diverging trial scores nothing (Optuna marks it failed). The
+replaces the file's); the other overrides are fixed. Every searched key is validated at its
+bounds (each value of a choice or range) before the first trial. A trial runs every strategy ×
+seed of the experiment with its sampled values, one after the other (run folders named after
+the values, as a sweep's), and scores the mean final ACC of those runs on the experiment's
+evaluation split: a search is meant for ``eval_split: validation``. A diverging trial scores nothing (Optuna marks it failed). The
 best values and score go to ``<output_dir>/<experiment>/search.yaml``.
 """
 
