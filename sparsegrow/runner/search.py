@@ -8,8 +8,9 @@ replaces the file's); the other overrides are fixed. Every searched key is valid
 bounds (each value of a choice or range) before the first trial. A trial runs every strategy ×
 seed of the experiment with its sampled values, one after the other (run folders named after
 the values, as a sweep's), and scores the mean final ACC of those runs on the experiment's
-evaluation split: a search is meant for ``eval_split: validation``. A diverging trial scores nothing (Optuna marks it failed). The
-best values and score go to ``<output_dir>/<experiment>/search.yaml``.
+evaluation split: a search is meant for ``eval_split: validation``. A diverging trial scores
+nothing (Optuna marks it failed). The best values and score go to
+``<output_dir>/<experiment>/search.yaml``.
 """
 
 from __future__ import annotations
