@@ -17,9 +17,15 @@ class RunsFailed(Exception):
 
 def _run(args) -> None:
     from sparsegrow.runner.launch import LauncherConfigError, aggregate, launch, plan_jobs
+    from sparsegrow.runner.search import SWEEPER, plan_search, search
 
     # --multirun may also come after the experiment, among the overrides
     overrides = [o for o in args.overrides if o not in ("-m", "--multirun")]
+    if SWEEPER in overrides:
+        fixed, searched, hydra_args = plan_search(args.experiment, overrides)
+        out = search(args.experiment, fixed, searched, hydra_args)
+        print(f"best: {out.read_text()}written: {out}")
+        return
     jobs, hydra_args = plan_jobs(args.experiment, overrides)   # every point validated
     for i, job in enumerate(jobs):      # Hydra's log names jobs by number only
         print(f"job={i}: {job.directory}/{job.strategy}/seed{job.seed}")

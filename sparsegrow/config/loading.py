@@ -1,30 +1,35 @@
 """Load, override and validate experiment and preset YAMLs.
 
-Every problem becomes one :class:`ConfigError` line ``<file>: <key>: <reason>``. Free-form
-sections (benchmark, model, plugins) are checked against the signature of the function they
-are passed to, without building anything that loads data.
+Hydra composes each file over its schema and applies the overrides (:mod:`.compose`); the
+keyword sections (benchmark, model, each plugin) are checked against the signature of the
+function they are passed to (:mod:`.signature`), and every plugin is built once so that its
+own checks of values run, without loading any data. What remains here is what no library
+knows: the command line's spellings, the named variants of an experiment file, the range
+rules of the training settings and the run names.
 
-Command-line overrides are ``key=value`` on the experiment, plus three spellings:
-``strategy=<preset>[,<preset>...]`` (the experiment's ``strategies``), ``seed=<k>[,<k>...]``
-(its ``seeds``) and ``strategy.plugins.<plugin>.<keyword>=<value>``, a hyperparameter of every
-strategy of the run that uses ``<plugin>``; such a strategy runs under the name
-``<preset>,<plugin>.<keyword>=<value>`` so its results never mix with the preset's own.
+Every problem becomes one :class:`ConfigError` line ``<file>: <key>: <reason>``.
+
+Command-line overrides are ``key=value`` on the experiment (Hydra's grammar), plus three
+spellings: ``strategy=<preset>[,<preset>...]`` (the experiment's ``strategies``),
+``seed=<k>[,<k>...]`` (its ``seeds``) and ``strategy.plugins.<plugin>.<keyword>=<value>``, a
+hyperparameter of every strategy of the run that uses ``<plugin>``; such a strategy runs under
+the name ``<preset>,<plugin>.<keyword>=<value>`` so its results never mix with the preset's own.
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from sparsegrow.config.compose import EXPERIMENT_SCHEMA, PRESET_SCHEMA, UnknownConfig, compose
 from sparsegrow.config.registry import plugin_class
-from sparsegrow.config.schema import TRAINING_RANGES, ExperimentConfig, PresetConfig, TrainingConfig
+from sparsegrow.config.schema import TRAINING_RANGES, StrategyVariant, TrainingConfig
+from sparsegrow.config.signature import check_keyword, check_kwargs
 from sparsegrow.errors import ConfigError
 
 
@@ -44,49 +49,12 @@ class Plan:
                                self.preset_paths[strategy])
 
 
-def _omegaconf_error(source, err: OmegaConfBaseException, prefix: str = "") -> ConfigError:
-    key = getattr(err, "full_key", None) or ""
-    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return ConfigError(f"{source}: {prefix}{key}: {reason}")
-
-
-def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return data
-
-
-def _structured(schema, data: dict, source, prefix: str = "") -> DictConfig:
-    try:
-        return OmegaConf.merge(OmegaConf.structured(schema), data)
-    except OmegaConfBaseException as err:
-        raise _omegaconf_error(source, err, prefix) from None
-
-
-def check_kwargs(func: Callable, kwargs: dict, source, key: str, *, skip=(),
-                 complete: bool = True) -> None:
-    """Fail on a keyword ``func`` does not accept, or (``complete``: ``kwargs`` are all it will
-    get) a required one that is missing."""
-    params = inspect.signature(func).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [n for n, p in params.items()
-                if n not in skip and n != "self" and p.kind is not p.VAR_POSITIONAL]
-    for name in kwargs:
-        if name not in accepted:
-            raise ConfigError(f"{source}: {key}.{name}: unknown keyword of "
-                              f"{getattr(func, '__qualname__', func)} "
-                              f"(accepted: {', '.join(accepted)})")
-    for name in accepted if complete else ():
-        if params[name].default is inspect.Parameter.empty and name not in kwargs:
-            raise ConfigError(f"{source}: {key}.{name}: required by "
-                              f"{getattr(func, '__qualname__', func)} but missing")
+def override_text(value) -> str:
+    """A parsed value as override text in Hydra's grammar, which parses it back to it."""
+    if isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True, width=10**9).removesuffix(
+        "\n...\n").strip()
 
 
 def named_section(cfg: DictConfig, key: str, source) -> tuple[str, dict]:
@@ -108,11 +76,11 @@ def _check_training(training: DictConfig, source) -> None:
 def _merge_training(base: DictConfig, overrides, source) -> DictConfig:
     if not overrides:
         return base
-    merged = _structured(TrainingConfig, OmegaConf.to_container(base), source)
     try:
-        merged = OmegaConf.merge(merged, overrides)
+        merged = OmegaConf.merge(base, overrides)
     except OmegaConfBaseException as err:
-        raise _omegaconf_error(source, err, "training.") from None
+        raise ConfigError(f"{source}: training.{err.full_key}: "
+                          f"{str(err).splitlines()[0]}") from None
     _check_training(merged, source)
     return merged
 
@@ -127,10 +95,24 @@ def strategies_dir(experiment_path: Path) -> Path:
                       f"{experiment_path.resolve().parent} nor in {Path.cwd()}")
 
 
+def _compose_preset(folder: Path, name: str, overrides=(), *, source, key: str | None,
+                    overrides_source: str = "command line") -> DictConfig:
+    """Preset ``name``: the option of the config group ``folder`` (at the config's root).
+    An unknown one is an error at ``key`` of ``source``."""
+    try:
+        return compose(folder.parent, {f"{folder.name}@_global_": name}, PRESET_SCHEMA,
+                       overrides, source=folder / f"{name}.yaml",
+                       overrides_source=overrides_source)
+    except UnknownConfig as err:
+        where = f"{source}: {key}" if key else str(source)
+        raise ConfigError(f"{where}: unknown preset '{name}' (no {folder / name}.yaml; "
+                          f"known: {', '.join(err.options)})") from None
+
+
 def _check_plugin(cls: type, kwargs: dict, source, key: str, where: str) -> None:
     """Check ``kwargs`` (at ``key``) against ``cls``'s signature, then build it once to check
     the values (errors at ``where``)."""
-    check_kwargs(cls.__init__, kwargs, source, key)
+    check_kwargs(cls, kwargs, source, key)
     try:
         cls(**kwargs)
     except (ConfigError, TypeError, ValueError, AssertionError) as err:
@@ -138,22 +120,38 @@ def _check_plugin(cls: type, kwargs: dict, source, key: str, where: str) -> None
         raise ConfigError(f"{source}: {where}: {err}") from None
 
 
-def load_preset(path: Path) -> DictConfig:
-    """Load and validate one strategy preset (its plugins are built once to check values)."""
-    preset = _structured(PresetConfig, _read(path), path)
+def _plugin_class(name: str, source, key: str) -> type:
+    try:
+        return plugin_class(name)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {key}: {err}") from None
+
+
+def _check_preset(preset: DictConfig, path: Path) -> DictConfig:
+    """Every plugin of ``preset`` built once with its keywords; its training overrides."""
     for i, entry in enumerate(preset.plugins):
         name, kwargs = named_section(entry, f"plugins[{i}]", path)
-        _check_plugin(plugin_class_or_error(name, path, i), kwargs, path, f"plugins[{i}]",
-                      f"plugins[{i}] ({name})")
+        _check_plugin(_plugin_class(name, path, f"plugins[{i}].name"), kwargs, path,
+                      f"plugins[{i}]", f"plugins[{i}] ({name})")
     if preset.training is not None:
         _merge_training(OmegaConf.structured(TrainingConfig), preset.training, path)
     return preset
 
 
+def load_preset(path: Path) -> DictConfig:
+    """Load and validate one strategy preset (its plugins are built once to check values)."""
+    path = Path(path)
+    preset = _compose_preset(path.parent, path.stem, source=path, key=None)
+    return _check_preset(preset, path)
+
+
 def _split_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[str, dict]]:
-    """The experiment's dotlist (``strategy=``/``seed=`` as its lists) and the plugin
-    hyperparameters ``{plugin: {keyword[.key...]: value}}`` of ``strategy.plugins.*``
+    """The experiment's overrides (``strategy=``/``seed=`` as its lists) and the plugin
+    hyperparameters ``{plugin: {keyword[.key...]: value text}}`` of ``strategy.plugins.*``
     overrides (a dotted keyword sets one key of a mapping value, e.g. a layer's energy)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
     experiment, plugins = [], {}
     for override in overrides:
         if "=" not in override:
@@ -166,121 +164,115 @@ def _split_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[str, dic
             if len(parts) < 4 or parts[1] != "plugins" or not all(parts):
                 raise ConfigError(f"command line: {key}: unknown key (a strategy's plugin "
                                   f"hyperparameter is strategy.plugins.<plugin>.<keyword>)")
-            try:
-                parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={value}"]))["v"]
-            except OmegaConfBaseException as err:
-                raise _omegaconf_error("command line", err, f"{key}=") from None
-            plugins.setdefault(parts[2], {})[".".join(parts[3:])] = parsed
+            try:        # the value's grammar, checked under the key the user wrote
+                OverridesParser.create().parse_overrides([override])
+            except HydraException as err:
+                raise ConfigError(f"command line: {key}: "
+                                  f"{' '.join(str(err).split('See https')[0].split())}") from None
+            plugins.setdefault(parts[2], {})[".".join(parts[3:])] = value
         else:
             experiment.append(override)
     return experiment, plugins
 
 
 def _check_plugin_keys(plugins: dict[str, dict], source, prefix: str) -> None:
-    """Every plugin of ``{plugin: {keyword[.key...]: value}}`` exists and takes the keyword
-    (read from its constructor's signature)."""
+    """Every plugin of ``{plugin: {keyword[.key...]: value}}`` exists and takes the keyword."""
     for plugin, values in plugins.items():
         key = f"{prefix}.{plugin}"
-        try:
-            cls = plugin_class(plugin)
-        except ConfigError as err:
-            raise ConfigError(f"{source}: {key}: {err}") from None
+        cls = _plugin_class(plugin, source, key)
         for path in values:
-            check_kwargs(cls.__init__, {path.split(".")[0]: None}, source, key, complete=False)
+            check_keyword(cls, path.split(".")[0], source, key)
 
 
-def _set_plugins(preset: DictConfig, plugins: dict[str, dict], source, prefix: str,
-                 strategy: str) -> tuple[DictConfig, str]:
-    """A copy of ``preset`` with the plugin hyperparameters of the plugins it has set (a dotted
-    keyword sets one key of a mapping value); and ``,<plugin>.<keyword>=<value>`` for each.
-    Every plugin changed is built once to check its values."""
-    preset, applied = copy.deepcopy(preset), ""
+def _set_plugins(preset: DictConfig, plugins: dict[str, dict], folder: Path, name: str,
+                 source, prefix: str) -> tuple[DictConfig, str]:
+    """Preset ``name`` composed again with the plugin hyperparameters ``{plugin: {keyword:
+    value text}}`` of the plugins it has (a dotted keyword sets one key of a mapping value); and
+    ``,<plugin>.<keyword>=<value>`` for each. Every plugin changed is built once to check its
+    values."""
+    overrides, applied, changed = [], "", []
     for i, entry in enumerate(preset.plugins):
-        if entry.name not in plugins:
-            continue
-        _, kwargs = named_section(entry, entry.name, source)
-        key = f"{prefix}.{entry.name}"
-        for path, value in plugins[entry.name].items():
-            *parents, last = path.split(".")
-            node = kwargs
+        for path, value in plugins.get(entry.name, {}).items():
+            *parents, _ = path.split(".")
+            node = entry
             for part in parents:
-                if not isinstance(node.get(part), dict):
-                    raise ConfigError(f"{source}: {key}.{path}: {part} of preset {strategy} is "
-                                      f"not a mapping")
-                node = node[part]
-            node[last] = value
+                node = node.get(part)
+                if not isinstance(node, DictConfig):
+                    raise ConfigError(f"{source}: {prefix}.{entry.name}.{path}: {part} of "
+                                      f"preset {name} is not a mapping")
+            overrides.append(f"++plugins.{i}.{path}={value}")
             applied += f",{entry.name}.{path}={value}".replace("/", "_")
-        _check_plugin(plugin_class(entry.name), kwargs, source, key, key)
-        preset.plugins[i] = {"name": entry.name, **kwargs}
+            changed.append(i)
+    if not overrides:
+        return preset, ""
+    preset = _compose_preset(folder, name, overrides, source=source, key=prefix,
+                             overrides_source=str(source))
+    for i in dict.fromkeys(changed):
+        plugin, kwargs = named_section(preset.plugins[i], "plugin", source)
+        key = f"{prefix}.{plugin}"
+        _check_plugin(plugin_class(plugin), kwargs, source, key, key)
     return preset, applied
 
 
-def _override_plugins(presets: dict[str, DictConfig], plugins: dict[str, dict]) -> dict:
+def _override_plugins(presets: dict[str, tuple[DictConfig, Path]], plugins: dict[str, dict]
+                      ) -> dict[str, tuple[DictConfig, Path]]:
     """``presets`` with the command line's plugin hyperparameters set, renamed after them where
     they apply."""
     _check_plugin_keys(plugins, "command line", "strategy.plugins")
     for plugin in plugins:
-        if not any(e.name == plugin for p in presets.values() for e in p.plugins):
+        if not any(e.name == plugin for p, _ in presets.values() for e in p.plugins):
             raise ConfigError(f"command line: strategy.plugins.{plugin}: no strategy of this "
                               f"run uses plugin '{plugin}' (strategies: {', '.join(presets)})")
     out = {}
-    for strategy, preset in presets.items():
-        preset, applied = _set_plugins(preset, plugins, "command line", "strategy.plugins",
-                                       strategy)
-        out[strategy + applied] = preset
+    for strategy, (preset, path) in presets.items():
+        preset, applied = _set_plugins(preset, plugins, path.parent, path.stem, "command line",
+                                       "strategy.plugins")
+        out[strategy + applied] = (preset, path)
     return out
 
 
 def _variant(entry, path: Path, index: int, folder: Path) -> tuple[str, DictConfig, Path]:
-    """A strategy of the experiment file: a preset's name, or a named variant of a preset,
-    ``{name: <run name>, preset: <preset>, plugins: {<plugin>: {<keyword>: <value>}}}``."""
+    """A strategy of the experiment file: a preset's name, or a :class:`StrategyVariant`."""
     key = f"strategies[{index}]"
     if isinstance(entry, str):
-        preset_path = _preset_path(entry, folder, path, key)
-        return entry, load_preset(preset_path), preset_path
-    entry = OmegaConf.to_container(entry) if OmegaConf.is_config(entry) else entry
-    unknown = set(entry) - {"name", "preset", "plugins"}
-    if unknown or not isinstance(entry.get("name"), str) or not isinstance(entry.get("preset"), str):
-        what = f"unknown key {sorted(unknown)[0]}" if unknown else "name and preset missing"
-        raise ConfigError(f"{path}: {key}: {what} (a strategy is a preset's name or "
+        preset = _compose_preset(folder, entry, source=path, key=key)
+        return entry, _check_preset(preset, folder / f"{entry}.yaml"), folder / f"{entry}.yaml"
+    try:
+        variant = OmegaConf.merge(OmegaConf.structured(StrategyVariant), entry)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"{path}: {key}.{err.full_key}: {str(err).splitlines()[0]} (a "
+                          f"strategy is a preset's name or {{name, preset, plugins: "
+                          f"{{plugin: {{keyword: value}}}}}})") from None
+    missing = sorted(OmegaConf.missing_keys(variant))
+    if missing:
+        raise ConfigError(f"{path}: {key}.{missing[0]}: missing (a strategy is a preset's name or "
                           f"{{name, preset, plugins: {{plugin: {{keyword: value}}}}}})")
-    plugins = entry.get("plugins") or {}
-    if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
-        raise ConfigError(f"{path}: {key}.plugins: expected {{plugin: {{keyword: value}}}}")
-    preset_path = _preset_path(entry["preset"], folder, path, f"{key}.preset")
-    preset = load_preset(preset_path)
+    preset = _check_preset(_compose_preset(folder, variant.preset, source=path,
+                                           key=f"{key}.preset"),
+                           folder / f"{variant.preset}.yaml")
+    plugins = {p: {k: override_text(v) for k, v in kw.items()}
+               for p, kw in OmegaConf.to_container(variant.plugins).items()}
     _check_plugin_keys(plugins, path, f"{key}.plugins")
     for plugin in plugins:
         if not any(e.name == plugin for e in preset.plugins):
-            raise ConfigError(f"{path}: {key}.plugins.{plugin}: preset {entry['preset']} has no "
-                              f"plugin '{plugin}'")
-    preset, _ = _set_plugins(preset, plugins, path, f"{key}.plugins", entry["preset"])
-    return entry["name"], preset, preset_path
+            raise ConfigError(f"{path}: {key}.plugins.{plugin}: preset {variant.preset} has "
+                              f"no plugin '{plugin}'")
+    preset, _ = _set_plugins(preset, plugins, folder, variant.preset, path, f"{key}.plugins")
+    return variant.name, preset, folder / f"{variant.preset}.yaml"
 
 
-def _preset_path(name: str, folder: Path, path: Path, key: str) -> Path:
-    preset_path = folder / f"{name}.yaml"
-    if not preset_path.is_file():
-        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
-        raise ConfigError(f"{path}: {key}: unknown preset '{name}' "
-                          f"(no {preset_path}; known: {known})")
-    return preset_path
-
-
-def plugin_class_or_error(name: str, source, index: int) -> type:
+def _compose_experiment(path: Path, overrides=()) -> DictConfig:
     try:
-        return plugin_class(name)
-    except ConfigError as err:
-        raise ConfigError(f"{source}: plugins[{index}].name: {err}") from None
+        return compose(path.parent, path.stem, EXPERIMENT_SCHEMA, overrides, source=path)
+    except UnknownConfig:
+        raise ConfigError(f"{path}: file not found") from None
 
 
 def read_sweep(path) -> dict[str, str]:
     """The experiment file's ``sweep`` section as ``{key: Hydra sweep text}`` (a YAML list is
     its values)."""
-    sweep = _read(Path(path)).get("sweep") or {}
-    if not isinstance(sweep, dict):
-        raise ConfigError(f"{path}: sweep: expected a mapping of key: values")
-    return {k: ",".join(str(x) for x in v) if isinstance(v, list) else str(v)
+    sweep = OmegaConf.to_container(_compose_experiment(Path(path)).sweep)
+    return {k: ",".join(override_text(x) for x in v) if isinstance(v, list) else override_text(v)
             for k, v in sweep.items()}
 
 
@@ -294,16 +286,14 @@ def load_experiment(path, overrides: Iterable[str] = (), run_name_overrides: Ite
     from sparsegrow.models import model_class
 
     path = Path(path)
-    cfg = _structured(ExperimentConfig, _read(path), path)
     overrides, plugin_overrides = _split_overrides(overrides)
-    _check_training(cfg.training, path)
+    file_cfg = _compose_experiment(path)
+    _check_training(file_cfg.training, path)
+    cfg = file_cfg
     if overrides:
-        try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
-        except OmegaConfBaseException as err:
-            raise _omegaconf_error("command line", err) from None
+        cfg = _compose_experiment(path, overrides)
         _check_training(cfg.training, "command line")
-    if cfg.name == "???" or not cfg.name:
+    if OmegaConf.is_missing(cfg, "name") or not cfg.name:
         raise ConfigError(f"{path}: name: missing")
     if not cfg.strategies:
         raise ConfigError(f"{path}: strategies: empty (name presets in strategies/)")
@@ -315,31 +305,30 @@ def load_experiment(path, overrides: Iterable[str] = (), run_name_overrides: Ite
         builder = benchmark_builder(name)
     except ConfigError as err:
         raise ConfigError(f"{path}: benchmark.name: {err}") from None
-    if not name.startswith("classic:"):
+    if not name.startswith("classic:"):       # Avalanche's generators take **kwargs
         check_kwargs(builder, kwargs, path, "benchmark")
     name, kwargs = named_section(cfg.model, "model", path)
     try:
         cls = model_class(name)
     except ConfigError as err:
         raise ConfigError(f"{path}: model.name: {err}") from None
-    check_kwargs(cls.__init__, kwargs, path, "model", skip=("input_shape", "n_classes"))
+    check_kwargs(cls, kwargs, path, "model", exclude=("input_shape", "n_classes"))
 
     folder = strategies_dir(path)
     # a name the command line picks is one of the file's own variants, else a preset
-    variants = {e["name"]: e for e in _read(path).get("strategies") or []
-                if isinstance(e, dict) and "name" in e}
-    presets, preset_paths = {}, {}
+    variants = {e.name: e for e in file_cfg.strategies if isinstance(e, DictConfig)
+                and "name" in e}
+    presets = {}
     for i, strategy in enumerate(cfg.strategies):
         entry = variants.get(strategy, strategy) if isinstance(strategy, str) else strategy
         name, preset, preset_path = _variant(entry, path, i, folder)
-        presets[name], preset_paths[name] = preset, preset_path
+        presets[name] = (preset, preset_path)
     labelled = _override_plugins(presets, plugin_overrides)
     suffix = "".join(f",{o}".replace("/", "_") for o in run_name_overrides
                      if not o.startswith("strategy."))      # those are in the name already
-    labelled = {label + suffix: preset for label, preset in labelled.items()}
-    preset_paths = dict(zip(labelled, preset_paths.values()))
-    presets = labelled
-    plan = Plan(path=path, experiment=cfg, presets=presets, preset_paths=preset_paths)
-    for strategy in presets:
+    plan = Plan(path=path, experiment=cfg,
+                presets={label + suffix: p for label, (p, _) in labelled.items()},
+                preset_paths={label + suffix: f for label, (_, f) in labelled.items()})
+    for strategy in plan.presets:
         plan.training(strategy)
     return plan

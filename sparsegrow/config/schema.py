@@ -1,7 +1,8 @@
 """Typed schemas of experiment and strategy-preset YAMLs (OmegaConf structured configs).
 
+Registered in Hydra's ConfigStore (:mod:`.compose`), which composes every file over them.
 Sections whose keys belong to someone else's function (``benchmark``, ``model``, each plugin)
-are free-form here and checked against that function's signature in :mod:`.validate`.
+are free-form here and checked against that function's signature (:mod:`.signature`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
 
 
 class Optimizer(Enum):
@@ -62,16 +65,25 @@ class LoggingConfig:
 
 @dataclass
 class ExperimentConfig:
-    name: str = "???"
+    name: str = MISSING
     benchmark: Dict[str, Any] = field(default_factory=dict)   # {name, builder kwargs}
     model: Dict[str, Any] = field(default_factory=dict)       # {name, model kwargs}
     training: TrainingConfig = field(default_factory=TrainingConfig)
-    # preset names in strategies/, or {name, preset, plugins: {plugin: {keyword: value}}}
+    # preset names in strategies/, or StrategyVariant mappings
     strategies: List[Any] = field(default_factory=list)
     seeds: List[int] = field(default_factory=lambda: [0])
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     # {key: values in Hydra's sweep grammar}, e.g. {seed: "0,1,2"}; run by sparsegrow run
     sweep: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StrategyVariant:
+    """A strategy of an experiment file that is a preset with some plugin keywords changed."""
+
+    name: str = MISSING                 # its run name
+    preset: str = MISSING
+    plugins: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # {plugin: {kw: value}}
 
 
 @dataclass
@@ -81,7 +93,8 @@ class PresetConfig:
     training: Optional[Dict[str, Any]] = None                   # overrides of TrainingConfig
 
 
-# (key, check, reason) range rules on TrainingConfig; types and enums are OmegaConf's job.
+# (key, check, reason) range rules on TrainingConfig; types and enums are OmegaConf's job, but
+# neither it nor Hydra constrains a value's range.
 TRAINING_RANGES = (
     ("lr", lambda v: v > 0, "must be > 0"),
     ("momentum", lambda v: 0 <= v < 1, "must be in [0, 1)"),

@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List
 
-import yaml
-
 from sparsegrow.config import load_experiment
-from sparsegrow.config.loading import read_sweep
+from sparsegrow.config.loading import override_text, read_sweep
 from sparsegrow.errors import ConfigError, DivergenceError
 from sparsegrow.runner.outputs import summarize, write_summary
 from sparsegrow.runner.plots import plot_experiment
@@ -78,14 +76,6 @@ class ExperimentResult:
     wandb_mode: str = "disabled"
 
 
-def _text(value) -> str:
-    """A parsed override value as the dotlist text the config loader reads back to it."""
-    if isinstance(value, str):
-        return value
-    return yaml.safe_dump(value, default_flow_style=True, width=10**9).removesuffix(
-        "\n...\n").strip()
-
-
 def expand(overrides: list[str], stored: dict[str, str] | None = None
            ) -> tuple[list[list[str]], list[str], list[str]]:
     """The sweep points (each a list of ``key=value``), the swept keys, and the ``hydra``
@@ -116,10 +106,10 @@ def expand(overrides: list[str], stored: dict[str, str] | None = None
         if override.is_sweep_override():
             if not override.is_discrete_sweep():
                 raise ConfigError(f"{source}: {key}: only lists, range() and choice() sweep "
-                                  f"here (an interval needs a sampling sweeper)")
-            values[key] = [_text(v) for v in override.sweep_iterator()]
+                                  f"here (an interval is searched with hydra/sweeper=optuna)")
+            values[key] = [override_text(v) for v in override.sweep_iterator()]
         else:
-            values[key] = [_text(override.value())]
+            values[key] = [override_text(override.value())]
     swept = [k for k, v in values.items() if len(v) > 1]
     points = [[f"{k}={v}" for k, v in zip(values, combo)]
               for combo in itertools.product(*values.values())]
@@ -178,7 +168,7 @@ def run_job(cfg) -> dict:
     os.chdir(cfg.cwd)     # SLURM jobs start elsewhere; relative output_dirs mean the caller's
     job = cfg.jobs[cfg.job]
     plan = load_experiment(cfg.experiment, list(job.overrides), list(job.run_name_overrides))
-    if plan.training(job.strategy).device.value == "auto":
+    if plan.training(job.strategy).device.value in ("auto", "cuda"):   # "a GPU", not GPU 0
         use_gpu_slot(HydraConfig.get().job.num)
     mode = resolve_mode(plan.experiment.logging.wandb.mode.value)
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import resource
 import time
 from pathlib import Path
@@ -66,6 +67,12 @@ def _build_model(plan: Plan, bench):
 
     name, kwargs = named_section(plan.experiment.model, "model", plan.path)
     return build_model(name, input_shape=bench.input_shape, n_classes=bench.n_classes, **kwargs)
+
+
+def _wandb_id(experiment: str, strategy: str, seed: int) -> str:
+    """A new W&B run id; W&B refuses the commas and slashes of a swept strategy's name."""
+    name = re.sub(r"[:;,#?/']", "_", f"{experiment}-{strategy}-seed{seed}")
+    return f"{name}-{os.urandom(3).hex()}"
 
 
 def _example(bench, model) -> torch.Tensor:
@@ -214,7 +221,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                               plugins=[DivergenceGuard(), *plugins],
                               training=training, device=device, bench=bench, logger=logger)
     state = {"rows": [], "timeline": [], "params_start": params_start,
-             "wandb_id": f"{plan.experiment.name}-{strategy_name}-seed{seed}-{os.urandom(3).hex()}"}
+             "wandb_id": _wandb_id(plan.experiment.name, strategy_name, seed)}
     if saved is not None:
         state = saved["run"]
         logger.load_state_dict(saved["logger"])

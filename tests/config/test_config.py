@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import sparsegrow.plugins as plugins
 from sparsegrow.config import load_experiment, load_preset
 from sparsegrow.errors import ConfigError
 
@@ -73,6 +74,15 @@ def test_unknown_key(write):
     path = write(training__epochz=3)
     message = _error(path)
     assert message.startswith(f"{path}: training.epochz:") and "epochz" in message
+
+
+def test_unreadable_files_are_one_line(write, tmp_path):
+    path = tmp_path / "experiments" / "bad.yaml"
+    path.write_text("name: t\ntraining: {lr: [1\n")
+    assert _error(path).startswith(f"{path}: not valid YAML (while parsing a flow sequence")
+    path.write_text("- name: t\n")
+    assert _error(path) == f"{path}: Cannot merge DictConfig with ListConfig"
+    assert _error(path.with_name("none.yaml")) == f"{path.with_name('none.yaml')}: file not found"
 
 
 def test_unknown_top_level_key(write):
@@ -165,6 +175,10 @@ def test_plugin_hyperparameter_override_renames_the_strategy(write):
     assert dict(plan.presets[label].plugins[1].subspace_energy) == {"default": 0.3, "head": 0.5}
     shipped = load_preset(REPO / "strategies" / "replay_sparsegrow.yaml").plugins[1]
     assert dict(shipped.subspace_energy) == {"default": 0.3, "head": 0.0}
+    # a mapping merges into the preset's, as Hydra's overrides do
+    (preset,) = load_experiment(write(strategies=["replay_sparsegrow"]), [
+        "strategy.plugins.sparsegrow.subspace_energy={default: 0.5}"]).presets.values()
+    assert dict(preset.plugins[1].subspace_energy) == {"default": 0.5, "head": 0.0}
     assert _error(write(strategies=["sparsegrow"]),
                   ["strategy.plugins.sparsegrow.subspace_energy.head=0.5"]) == (
         "command line: strategy.plugins.sparsegrow.subspace_energy.head: subspace_energy of "
@@ -174,7 +188,7 @@ def test_plugin_hyperparameter_override_renames_the_strategy(write):
 @pytest.mark.parametrize("override, message", [
     ("strategy.plugins.sparsegrow.subspace_enrgy=0.9",
      "command line: strategy.plugins.sparsegrow.subspace_enrgy: unknown keyword of "
-     "SparseGrowPlugin.__init__ (accepted: grow_at,"),
+     "SparseGrowPlugin (accepted: grow_at,"),
     ("strategy.plugins.sparsegrow.subspace_energy=1.5",
      "command line: strategy.plugins.sparsegrow: subspace energy must be a fraction in [0, 1]"),
     ("strategy.plugins.sparsegrow.gating=sometimes",
@@ -190,19 +204,25 @@ def test_bad_plugin_override_is_one_line_naming_the_key(write, override, message
     assert _error(write(strategies=["naive", "sparsegrow"]), [override]).startswith(message)
 
 
+class Extended(plugins.SparseGrowPlugin):
+    # importable (not local to the test): its config is built from the class's path
+    def __init__(self, *, new_knob: int = 0, **kwargs):
+        super().__init__()
+        self.new_knob = new_knob
+
+
 def test_plugin_keywords_come_from_the_signature(write, monkeypatch):
     # a keyword added to a plugin's constructor is accepted without touching the config code
-    import sparsegrow.plugins as plugins
-
-    class Extended(plugins.SparseGrowPlugin):
-        def __init__(self, *, new_knob: int = 0, **kwargs):
-            super().__init__()
-            self.new_knob = new_knob
-
     monkeypatch.setattr(plugins, "SparseGrowPlugin", Extended)
     plan = load_experiment(write(strategies=["sparsegrow"]),
                            ["strategy.plugins.sparsegrow.new_knob=3"])
     assert list(plan.presets) == ["sparsegrow,sparsegrow.new_knob=3"]
+    assert plan.presets["sparsegrow,sparsegrow.new_knob=3"].plugins[0].new_knob == 3
+    # and typed by its annotation
+    assert _error(write(strategies=["sparsegrow"]),
+                  ["strategy.plugins.sparsegrow.new_knob=many"]).startswith(
+        "command line: strategy.plugins.sparsegrow.new_knob: Value 'many' of type 'str' could "
+        "not be converted to Integer")
 
 
 def test_named_variants_of_a_preset_in_the_experiment_file(write):
@@ -226,13 +246,16 @@ def test_named_variants_of_a_preset_in_the_experiment_file(write):
 @pytest.mark.parametrize("variant, message", [
     ({"name": "v", "preset": "ewk"}, "strategies[0].preset: unknown preset 'ewk'"),
     ({"name": "v", "preset": "ewc", "plugins": {"ewc": {"lamda": 1}}},
-     "strategies[0].plugins.ewc.lamda: unknown keyword of EWCPlugin.__init__"),
+     "strategies[0].plugins.ewc.lamda: unknown keyword of EWCPlugin (accepted: ewc_lambda,"),
     ({"name": "v", "preset": "sparsegrow", "plugins": {"sparsegrow": {"gating": "sometimes"}}},
      "strategies[0].plugins.sparsegrow: gating must be one of mask, subspace, both"),
     ({"name": "v", "preset": "ewc", "plugins": {"si": {"si_lambda": 1}}},
      "strategies[0].plugins.si: preset ewc has no plugin 'si'"),
-    ({"name": "v", "presets": "ewc"}, "strategies[0]: unknown key presets"),
-    ({"preset": "ewc"}, "strategies[0]: name and preset missing"),
+    ({"name": "v", "presets": "ewc"}, "strategies[0].presets: Key 'presets' not in "
+                                      "'StrategyVariant' (a strategy is a preset's name or"),
+    ({"preset": "ewc"}, "strategies[0].name: missing (a strategy is a preset's name or"),
+    ({"name": "v", "preset": "ewc", "plugins": {"ewc": 3}},
+     "strategies[0].plugins.ewc: Value 3 (int) is incompatible with type"),
 ])
 def test_bad_variant_is_one_line_naming_the_key(write, variant, message):
     path = write(strategies=[variant])

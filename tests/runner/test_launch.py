@@ -1,12 +1,12 @@
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
 from sparsegrow.cli import main
 from sparsegrow.errors import ConfigError
-from sparsegrow.runner.build import gpu_for_slot
-from sparsegrow.runner.launch import expand, plan_jobs
+from sparsegrow.runner.launch import expand, launch, plan_jobs
 
 
 def test_expand_sweeps_the_stored_and_the_command_line_keys():
@@ -90,8 +90,29 @@ def test_experiment_file_sweep_and_its_override(make_experiment):
     assert [(j.strategy, j.seed) for j in jobs] == [("naive", 3)]
 
 
-def test_launched_jobs_take_the_gpus_in_turn():
-    assert [gpu_for_slot(slot, 3) for slot in range(7)] == [0, 1, 2, 0, 1, 2, 0]
+@pytest.mark.parametrize("gpus, device, expected", [
+    (3, "auto", [0, 1, 2, 0]),      # the jobs take the GPUs in turn
+    (3, "cuda", [0, 1, 2, 0]),
+    (1, "auto", []),                # a job given one GPU (SLURM, CUDA_VISIBLE_DEVICES) keeps it
+    (3, "cpu", []),
+])
+def test_launched_jobs_take_the_gpus_in_turn(make_experiment, monkeypatch, gpus, device,
+                                             expected):
+    import torch
+
+    import sparsegrow.runner.run as run_module
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(run_module, "run_one", lambda plan, strategy, seed, **kw: (
+        Path(f"{strategy}/seed{seed}"), True))     # what the job would train on: not needed
+    path = make_experiment(device=device)
+    jobs, hydra_args = plan_jobs(path, ["seed=0,1,2,3"])
+    outcomes = launch(path, jobs, hydra_args)
+    assert [o["folder"] for o in outcomes] == [f"naive/seed{k}" for k in range(4)]
+    assert chosen == expected
 
 
 def _matrix(run):

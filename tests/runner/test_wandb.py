@@ -126,10 +126,12 @@ def test_resumed_run_continues_the_same_wandb_run(make_experiment, monkeypatch):
 def test_cli_prints_how_to_upload_offline_runs(make_experiment, monkeypatch, capsys):
     from sparsegrow.cli import main
 
-    path = make_experiment(strategies=["naive"], wandb="offline", n_experiences=2)
-    assert main(["run", str(path)]) == 0
+    path = make_experiment(strategies=["ewc"], wandb="offline", n_experiences=2)
+    # a strategy named after a plugin override: W&B's run id may not hold its comma
+    override = "strategy.plugins.ewc.ewc_lambda=10"
+    assert main(["run", str(path), override]) == 0
     out = capsys.readouterr().out
-    folder = run_dir(load_experiment(path), "naive", 0)
+    folder = run_dir(load_experiment(path, [override]), "ewc,ewc.ewc_lambda=10", 0)
     (location,) = json.loads((folder / "metrics.json").read_text())["wandb"]
     assert f"  wandb sync {location}\n" in out
     assert Path(location).is_dir()

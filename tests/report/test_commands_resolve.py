@@ -1,0 +1,26 @@
+"""Each table of RESULTS.md names one command, ``sparsegrow run experiments/<name>.yaml``: its
+jobs (sweep and named variants expanded) are exactly the committed runs of the table, so
+running it again reruns nothing and changes no row."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sparsegrow.report.spec import SECTIONS, Table
+from sparsegrow.runner.launch import plan_jobs
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENTS = sorted({e for s in SECTIONS if isinstance(s, Table) for e in s.experiments})
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_the_tables_command_resolves_to_its_committed_runs(experiment, monkeypatch):
+    monkeypatch.chdir(REPO)           # output_dir "results" is the committed folder
+    jobs, _ = plan_jobs(Path("experiments") / f"{experiment}.yaml", [])
+    runs = {(j.strategy, f"seed{j.seed}") for j in jobs}
+    summary = json.loads((REPO / "results" / experiment / "summary.json").read_text())
+    assert runs == {(strategy, seed) for strategy, entry in summary.items()
+                    for seed in (f"seed{s}" for s in entry["seeds"])}
+    for strategy, seed in runs:
+        assert (REPO / "results" / experiment / strategy / seed / "metrics.json").is_file()
