@@ -113,6 +113,10 @@ SECTIONS = [
           "sparsegrow_strict_no_growth"),
          ("… fixed model of SparseGrow's final width (121, 82), growth: false",
           "growth_permuted_mnist_20_final_width", "sparsegrow_strict_no_growth"),
+         ("… more units per event (energy 0.97, max_ratio 0.5; best on validation)",
+          "growth_permuted_mnist_20", "sparsegrow_strict_more_units"),
+         ("… new units not isolated (isolate_growth: false)", "growth_permuted_mnist_20",
+          "sparsegrow_strict_no_isolation"),
          ("… SparseGrow with the default protection (0.9 everywhere)",
           "growth_permuted_mnist_20", "sparsegrow"),
          ("… same, growth: false", "growth_permuted_mnist_20", "sparsegrow_no_growth"),
@@ -125,6 +129,12 @@ SECTIONS = [
          ("… same plugin, growth: false", "split_mnist_5_replay_cnn",
           "replay_sparsegrow_no_growth"),
          ("… Replay alone", "split_mnist_5_replay_cnn", "replay"),
+         ("Split MNIST 5 + Replay 500, narrow small CNN (4/8 channels, 16 hidden): Replay + "
+          "SparseGrow (defaults)", "growth_split_mnist_5_replay_narrow_cnn",
+          "replay_sparsegrow_defaults"),
+         ("… same plugin, growth: false", "growth_split_mnist_5_replay_narrow_cnn",
+          "replay_sparsegrow_no_growth"),
+         ("… Replay alone", "growth_split_mnist_5_replay_narrow_cnn", "replay"),
          ("PMNIST 10, MLP 2×400, mask gating: SparseGrow (new units isolated)",
           "gift_masks_permuted_mnist_10", "sparsegrow_mask"),
          ("… new units not isolated", "gift_masks_permuted_mnist_10",
@@ -142,4 +152,13 @@ SECTIONS = [
         "each experience, averaged over the stream: what the model cost while it learned. "
         "Each experiment's command is in its own section above or `sparsegrow run "
         "experiments/<experiment>.yaml`."),
+    Table("7a. Validation search of growth (validation split, one seed)",
+          ["tune_growth_permuted_mnist_20", "tune_growth_split_mnist_5_replay_cnn",
+           "tune_growth_rotated_mnist_cnn"],
+          ["acc", "bwt", "la", "param_overhead", "train_time_s"],
+          "Where growth can earn its place and which of its knobs matter. Permuted MNIST 20, "
+          "MLP 2×50: how much room growth gives back (min_free, more units per event), when "
+          "(grow_at), how new units start (dense init), and a stricter first layer. Narrow "
+          "small CNN (4/8 channels): class-incremental Split MNIST 5 with Replay 500, and "
+          "domain-incremental Rotated MNIST 10 (5,000 images per experience)."),
 ]

@@ -150,20 +150,23 @@ def _growth_run(results, experiment, strategy, seed, acc, la, params):
 def test_growth_targets_compare_growth_with_no_growth_and_the_final_width(tmp_path):
     results = tmp_path / "results"
     for seed in (0, 1):
+        _growth_run(results, "growth_permuted_mnist_20", "sparsegrow_strict_more_units", seed,
+                    0.80, 0.90, [100, 300, 500])
         _growth_run(results, "growth_permuted_mnist_20", "sparsegrow_strict", seed,
-                    0.80, 0.90, [100, 200, 300])
+                    0.79, 0.90, [100, 200, 300])
         _growth_run(results, "growth_permuted_mnist_20", "sparsegrow_strict_no_growth", seed,
                     0.76, 0.89, [100, 100, 100])
         _growth_run(results, "growth_permuted_mnist_20_final_width",
                     "sparsegrow_strict_no_growth", seed, 0.80, 0.91, [300, 300, 300])
     text = build_report(results, tmp_path / "RESULTS.md")
-    # 80 − 76 = +4 points with LA 90 ≥ 89: met; the fixed model of the final width is matched
-    # (80 vs 80) with a mean of 200 parameters over the stream against its 300
+    # the validation's choice (more units): 80 − 76 = +4 points with LA 90 ≥ 89, met
     assert ("| Permuted MNIST 20, MLP 2×50: growth beats the same plugin without growth by ≥ 3 "
             "points ACC, LA at least as high | **met** | +4.00 points ACC, +1.00 LA (2/2 "
             "seeds) |") in text
-    assert ("| … matches a fixed model of its final width, with fewer parameters averaged over "
-            "the stream | **met** | ACC 80.00% vs 80.00%, mean params 200 vs 300 |") in text
+    # the fixed model has sparsegrow_strict's final width: 79 is not within 0.5 of 80
+    assert ("| Permuted MNIST 20, MLP 2×50: SparseGrow (strict) matches a fixed model of its "
+            "final width, with fewer parameters averaged over the stream | **not met** | ACC "
+            "79.00% vs 80.00%, mean params 200 vs 300 |") in text
     assert "| Split MNIST 5 + Replay, small CNN: growth beats" in text and "not measured" in text
 
 
