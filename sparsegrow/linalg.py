@@ -28,13 +28,14 @@ def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3):
     try:
         values, vectors = torch.linalg.eigh(a @ a.T if wide else a.T @ a)
     except torch.linalg.LinAlgError:
-        # LAPACK's eigh can fail to converge on a Gram matrix of tiny entries (σ ~ 1e-6 in
-        # float32, e.g. a nearly silent layer's M); the decomposition is scale-invariant, so
-        # retry on a scaled by a power of two (exact) and scale the eigenvalues back
+        # LAPACK's float32 eigh can fail to converge on a Gram matrix of tiny entries (σ ~ 1e-6,
+        # e.g. a nearly silent layer's M) or of many zero eigenvalues (a rank-deficient M on a
+        # few batches, seen with torch 2.14's LAPACK); retry in float64 on a scaled by a power
+        # of two (exact; the decomposition is scale-invariant) and scale the eigenvalues back
         scale = 2.0 ** float(torch.frexp(a.abs().max())[1])
-        b = a / scale
+        b = a.double() / scale
         values, vectors = torch.linalg.eigh(b @ b.T if wide else b.T @ b)
-        values = values * scale ** 2
+        values, vectors = (values * scale ** 2).to(a.dtype), vectors.to(a.dtype)
     s = values.flip(0).clamp_min(0).sqrt()
     r = int((s >= rtol * s[0]).sum()) if s.numel() and s[0] > 0 else 0
     s, vectors = s[:r], vectors.flip(1)[:, :r]
