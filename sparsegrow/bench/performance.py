@@ -16,8 +16,8 @@ carry; reported in its own column); the growth and importance passes are the plu
 For a strategy that grows, its extra time over the first strategy is split into its passes
 (the plugins' timings), the share its bigger model explains (:mod:`.model_share`: one training
 step of the model at every width it trained at, timed round-robin in this process, applied to
-the first strategy's time per step over the iterations each width trained) and the rest (the
-plugin's per-step work: gating, restores, batch bookkeeping).
+the first strategy's time per step over the iterations each width trained) and the rest (work
+no timing covers, such as callbacks and batch bookkeeping, and the two runs' load difference).
 Peak RSS includes what every run pays before training (Python, Avalanche's import, MNIST).
 """
 
