@@ -11,16 +11,22 @@ are noise, and every caller reads a missing direction as "no signal there".
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 
-def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3):
+def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3,
+             rank: Callable[[torch.Tensor], int] | None = None):
     """Leading singular triplets of ``a``.
 
     :param a: [m, n] matrix.
     :param rtol: smallest singular value returned, relative to the largest.
+    :param rank: given those singular values, how many leading triplets to return; the side
+        derived from the eigenvectors is then computed for these only (for a subspace basis of
+        a wide layer's inputs, u of a [25089, 512] sample costs as much as its Gram matrix).
     :return: ``(u, s, vh)``: s [r] descending, r = the number of singular values ≥ rtol·σ₁
-        (0 for a zero matrix); u [m, r] and vh [r, n]. The side from the eigendecomposition
+        (0 for a zero matrix), at most ``rank`` of them; u [m, r] and vh [r, n]. The side from the eigendecomposition
         (u if m ≤ n, else vh) is orthonormal; the other, A·v/σ or Aᵀ·u/σ, to about
         ε·σ₁²/(σᵢσⱼ) (callers that need it exact re-orthogonalise).
     """
@@ -28,15 +34,18 @@ def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3):
     try:
         values, vectors = torch.linalg.eigh(a @ a.T if wide else a.T @ a)
     except torch.linalg.LinAlgError:
-        # LAPACK's eigh can fail to converge on a Gram matrix of tiny entries (σ ~ 1e-6 in
-        # float32, e.g. a nearly silent layer's M); the decomposition is scale-invariant, so
-        # retry on a scaled by a power of two (exact) and scale the eigenvalues back
+        # LAPACK's float32 eigh can fail to converge on a Gram matrix of tiny entries (σ ~ 1e-6,
+        # e.g. a nearly silent layer's M) or of many zero eigenvalues (a rank-deficient M on a
+        # few batches, seen with torch 2.14's LAPACK); retry in float64 on a scaled by a power
+        # of two (exact; the decomposition is scale-invariant) and scale the eigenvalues back
         scale = 2.0 ** float(torch.frexp(a.abs().max())[1])
-        b = a / scale
+        b = a.double() / scale
         values, vectors = torch.linalg.eigh(b @ b.T if wide else b.T @ b)
-        values = values * scale ** 2
+        values, vectors = (values * scale ** 2).to(a.dtype), vectors.to(a.dtype)
     s = values.flip(0).clamp_min(0).sqrt()
     r = int((s >= rtol * s[0]).sum()) if s.numel() and s[0] > 0 else 0
+    if rank is not None:
+        r = min(r, rank(s[:r]))
     s, vectors = s[:r], vectors.flip(1)[:, :r]
     if wide:
         return vectors, s, (vectors.T @ a) / s[:, None]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -35,3 +37,26 @@ def test_thin_svd_of_a_zero_matrix_is_empty():
     u, s, vh = thin_svd(torch.zeros(4, 6))
     assert u.shape == (4, 0) and s.shape == (0,) and vh.shape == (0, 6)
 
+
+
+def test_thin_svd_of_a_rank_deficient_m_where_float32_eigh_fails():
+    # an M from a growth event (Split MNIST on 3000 samples per experience, small CNN) whose
+    # float32 Gram matrix LAPACK's eigh does not converge on (torch 2.14.1)
+    a = torch.load(Path(__file__).parent / "eigh_fails_in_float32.pt")
+    u, s, vh = thin_svd(a)
+    exact = torch.linalg.svdvals(a.double())
+    torch.testing.assert_close(s.double(), exact[: len(s)], atol=1e-6, rtol=1e-4)
+    assert s.dtype == a.dtype and len(s) >= 1
+
+
+@pytest.mark.parametrize("shape", [(30, 80), (80, 30)])
+def test_thin_svd_rank_returns_the_leading_triplets_the_callback_asks_for(shape):
+    a = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    full = thin_svd(a)
+    seen = []
+    u, s, vh = thin_svd(a, rank=lambda values: seen.append(values.clone()) or 4)
+    torch.testing.assert_close(seen[0], full[1])   # the callback sees every singular value
+    assert u.shape == (shape[0], 4) and s.shape == (4,) and vh.shape == (4, shape[1])
+    torch.testing.assert_close(s, full[1][:4])
+    torch.testing.assert_close(u, full[0][:, :4], atol=1e-5, rtol=0)
+    torch.testing.assert_close(vh, full[2][:4], atol=1e-5, rtol=0)

@@ -159,10 +159,27 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         return {n: torch.arange(layers[n].weight.shape[0], device=layers[n].weight.device) >= start
                 for n, start in self._grown_from.items() if n in layers}
 
-    def _project(self, strategy) -> None:
+    def _project(self, strategy, grown: dict[str, int] | None = None) -> None:
+        """Restore the protected rows; with ``grown`` ({layer: its width before growth}) only
+        the rows growth added: :meth:`prepare_growth` has just made the old ones exact, and
+        growth leaves them and their response on old inputs unchanged (a wide layer's full
+        projection costs a few training steps)."""
         rows = self._rows(strategy.model)
+        if grown is not None:
+            rows = self._new_rows(strategy.model, rows, grown)
         if rows is None or rows:
             self.subspace.project_(strategy.model, strategy.optimizer, rows=rows)
+
+    def _new_rows(self, model, rows, grown: dict[str, int]) -> dict[str, torch.Tensor]:
+        """The rows of ``rows`` (None: all) that growth added to each layer of ``grown``."""
+        out = {}
+        for name, width in grown.items():
+            if name not in self.subspace.bases or (rows is not None and name not in rows):
+                continue
+            weight = model.get_submodule(name).weight
+            new = torch.arange(weight.shape[0], device=weight.device) >= width
+            out[name] = new if rows is None else new & rows[name]
+        return out
 
     @staticmethod
     def _params(strategy) -> dict[str, torch.Tensor]:
@@ -202,7 +219,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 self._grown_from.setdefault(layer, width)
                 if layer in self.subspace.anchors:
                     self.subspace.anchors[layer][width:] = 0
-            self._project(strategy)
+            self._project(strategy, grown)
             self.locks.restore_(params)
 
     def set_growable(self, layers) -> None:

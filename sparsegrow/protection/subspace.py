@@ -67,11 +67,13 @@ def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) 
     need = energy * total - covered
     if need <= 0:
         return old.to(acts.dtype)
-    u, s, _ = thin_svd(residual)
-    reached = torch.cumsum(s * s, 0) >= need * (1 - 1e-9)
-    k = int(torch.nonzero(reached)[0]) + 1 if reached.any() else int((s > 0).sum())
-    k = min(k, d - old.shape[1])
-    new = u[:, :k]
+
+    def directions(s: torch.Tensor) -> int:   # the fewest that reach ``need``
+        reached = torch.cumsum(s * s, 0) >= need * (1 - 1e-9)
+        k = int(torch.nonzero(reached)[0]) + 1 if reached.any() else int((s > 0).sum())
+        return min(k, d - old.shape[1])
+
+    new, _, _ = thin_svd(residual, rank=directions)
     new = new - old @ (old.T @ new)          # re-orthogonalise against rounding
     new = torch.linalg.qr(new).Q
     return torch.cat([old, new], 1).to(acts.dtype)
@@ -168,34 +170,35 @@ def _stacked(t: torch.Tensor) -> torch.Tensor:
     return t if t.dim() == 3 else t.unsqueeze(0)
 
 
-def _matrix(module: nn.Module, tensors: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
-    """[G, rows per group, d]: each group's [W_g | b_g]."""
-    weight, bias = tensors
-    groups = _groups(module)
-    m = weight.reshape(groups, weight.shape[0] // groups, -1)
-    return m if bias is None else torch.cat([m, bias.reshape(groups, -1, 1)], 2)
-
-
-def _masked(delta: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-    """``delta`` ([groups, rows per group, d]) with the output rows not marked in ``keep``
-    zeroed (those rows stay as they are)."""
-    if keep is None:
-        return delta
-    keep = keep.to(device=delta.device, dtype=delta.dtype)
-    return delta * keep.reshape(delta.shape[0], delta.shape[1], 1)
-
-
-def _write(tensors, delta: torch.Tensor) -> None:
+def _times_basis(tensors: tuple[torch.Tensor, torch.Tensor | None], groups: int,
+                 basis: torch.Tensor) -> torch.Tensor:
+    """[W_g | b_g]·B_g per group, [G, rows per group, k], without forming [W | b]: a wide
+    layer's weight (VGG's 25088 inputs) is read once instead of copied next to its bias."""
     weight, bias = tensors
     cols = weight[0].numel()
-    weight.sub_(delta[..., :cols].reshape(weight.shape))
+    out = weight.reshape(groups, weight.shape[0] // groups, cols) @ basis[:, :cols]
     if bias is not None:
-        bias.sub_(delta[..., cols].reshape(bias.shape))
+        out = out + bias.reshape(groups, -1, 1) * basis[:, cols:]
+    return out
+
+
+def _subtract_(tensors, groups: int, residual: torch.Tensor, basis: torch.Tensor,
+               keep: torch.Tensor | None) -> None:
+    """[W_g | b_g] −= R_g·B_gᵀ in place, on the output rows marked in ``keep`` only (a row with
+    a zero R row is left bit-identical: it gets exact zeros subtracted)."""
+    if keep is not None:
+        residual = residual * keep.to(device=residual.device, dtype=residual.dtype).reshape(
+            groups, -1, 1)
+    weight, bias = tensors
+    cols = weight[0].numel()
+    weight.sub_((residual @ basis[:, :cols].transpose(1, 2)).reshape(weight.shape))
+    if bias is not None:
+        bias.sub_((residual @ basis[:, cols:].transpose(1, 2)).reshape(bias.shape))
 
 
 def _response(module: nn.Module, basis: torch.Tensor) -> torch.Tensor:
     """M·B per group, stored in the basis' own layout (a matrix for ungrouped layers)."""
-    response = _matrix(module, (module.weight, module.bias)) @ _stacked(basis)
+    response = _times_basis((module.weight, module.bias), _groups(module), _stacked(basis))
     return response if basis.dim() == 3 else response[0]
 
 
@@ -332,7 +335,7 @@ class SubspaceMemory:
                 # a depthwise conv widened with its producer: new groups, no old inputs yet
                 basis = F.pad(basis, (0, 0, 0, 0, 0, _groups(m) - basis.shape[0]))
             self.bases[name] = basis
-            rows = _matrix(m, (m.weight, m.bias)).shape[:2]
+            rows = (_groups(m), m.weight.shape[0] // _groups(m))
             if cols != old or tuple(_stacked(self.anchors[name]).shape[:2]) != tuple(rows):
                 changed.append(name)
         for name in changed:
@@ -355,11 +358,12 @@ class SubspaceMemory:
             if rows is not None and (keep is None or not bool(keep.any())):
                 continue
             m = layers[name]
+            groups = _groups(m)
             basis = _stacked(basis.to(m.weight.dtype))
+            keep = None if keep is None or bool(keep.all()) else keep
             tensors = (m.weight, m.bias)
-            delta = ((_matrix(m, tensors) @ basis - _stacked(self.anchors[name]))
-                     @ basis.transpose(1, 2))
-            _write(tensors, _masked(delta, keep))
+            residual = _times_basis(tensors, groups, basis) - _stacked(self.anchors[name])
+            _subtract_(tensors, groups, residual, basis, keep)
             if optimizer is None:
                 continue
             for key in LINEAR_STATE:
@@ -367,8 +371,7 @@ class SubspaceMemory:
                 if states[0] is None or (m.bias is not None and states[1] is None):
                     continue
                 state = (states[0], states[1] if m.bias is not None else None)
-                _write(state, _masked((_matrix(m, state) @ basis) @ basis.transpose(1, 2),
-                                      keep))
+                _subtract_(state, groups, _times_basis(state, groups, basis), basis, keep)
 
     def input_basis(self, name: str) -> torch.Tensor | None:
         """Orthonormal basis of the old inputs of layer ``name`` in its weight's input space

@@ -42,6 +42,8 @@ def run_metrics(state: dict, events: list[dict], memory: dict, *, strategy: str,
         "train_time_s": sum(t["train_time_s"] for t in timeline),
         "eval_time_s": sum(t["eval_time_s"] for t in timeline),
         "train_time_per_experience_s": [t["train_time_s"] for t in timeline],
+        # cumulative training iterations after each experience (growth events name theirs)
+        "train_iterations_per_experience": [t.get("train_iterations") for t in timeline],
         "seen_avg_acc_per_experience": M.seen_average(R),
         "after_experience": M.after_each_experience(R),
         "plugin_timings_s": timeline[-1]["timings"],

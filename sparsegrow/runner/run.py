@@ -50,7 +50,8 @@ def run_dir(plan: Plan, strategy: str, seed: int) -> Path:
     return Path(cfg.logging.output_dir) / cfg.name / strategy / f"seed{seed}"
 
 
-def _build_benchmark(plan: Plan, seed: int):
+def build_benchmark_for(plan: Plan, seed: int):
+    """The experiment's benchmark, as the run of ``seed`` builds it."""
     from sparsegrow.benchmarks import benchmark_builder, build_benchmark
 
     name, kwargs = named_section(plan.experiment.benchmark, "benchmark", plan.path)
@@ -62,7 +63,8 @@ def _build_benchmark(plan: Plan, seed: int):
     return build_benchmark(name, **kwargs)
 
 
-def _build_model(plan: Plan, bench):
+def build_model_for(plan: Plan, bench):
+    """The experiment's model, untrained, for the inputs and classes of ``bench``."""
     from sparsegrow.models import build_model
 
     name, kwargs = named_section(plan.experiment.model, "model", plan.path)
@@ -196,13 +198,13 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     device = resolve_device(training.device.value)
 
     checkpoint.seed_everything(seed)
-    bench = _build_benchmark(plan, seed)
+    bench = build_benchmark_for(plan, seed)
     shared = SharedArrays([e.dataset for stream in (bench.train_stream, bench.test_stream)
                            for e in stream])
     saved = checkpoint.load(out / CHECKPOINT, shared)
     if saved is not None and "config" in saved:   # checkpoints of runner 0a42ed7 lack it
         _same_config(out, saved["config"], config)
-    model = _build_model(plan, bench)
+    model = build_model_for(plan, bench)
     params_start = count_parameters(model)
     plugins = build_plugins(preset, plan.preset_paths[strategy_name])
     if saved is not None:
@@ -282,6 +284,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
             entry = {"experience": trained, "seen_avg_acc": metrics.seen_accuracy(row, trained),
                      "avg_acc": sum(row) / n, "params": count_parameters(model),
                      "train_time_s": train_time, "eval_time_s": eval_time,
+                     "train_iterations": int(strategy.clock.train_iterations),
                      "growth_events": len(events), "timings": timings,
                      "widths": _widths(model, _example(bench, model)),
                      "protection": protection(plugins)}

@@ -14,7 +14,7 @@ from sparsegrow.growth import Grower, count_parameters
 from sparsegrow.inspection import ZOO as MODELS
 from sparsegrow.inspection import load_model
 from sparsegrow.plugins import SparseGrowPlugin
-from sparsegrow.protection.subspace import _matrix, _stacked
+from sparsegrow.protection.subspace import _groups, _stacked, _times_basis
 
 # the README's architectures (sparsegrow.inspection.ZOO): (expandable pairs, Linear/Conv2d
 # layers in the graph)
@@ -96,7 +96,8 @@ def _responses(model, bases, dims):
         if basis.dim() == 3:   # a depthwise conv widened since: its new groups have no basis
             basis = torch.cat([basis, basis.new_zeros(layer.groups - len(basis),
                                                       *basis.shape[1:])])
-        out[name] = _matrix(layer, (layer.weight.detach(), layer.bias)) @ _stacked(basis)
+        out[name] = _times_basis((layer.weight.detach(), layer.bias), _groups(layer),
+                                 _stacked(basis))
     return out
 
 
