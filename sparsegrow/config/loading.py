@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -118,6 +119,17 @@ def _check_plugin(cls: type, kwargs: dict, source, key: str, where: str) -> None
     except (ConfigError, TypeError, ValueError, AssertionError) as err:
         # Avalanche's plugins check their arguments with assert
         raise ConfigError(f"{source}: {where}: {err}") from None
+
+
+def _check_model_values(cls: type, kwargs: dict, source) -> None:
+    """Build the model once, on the meta device (no memory, no data), so that its own value
+    checks (e.g. positive widths) fail the whole sweep before any job starts. MNIST's sample
+    shape stands in for the benchmark's: no model option depends on it."""
+    try:
+        with torch.device("meta"):
+            cls(input_shape=(1, 28, 28), n_classes=10, **kwargs)
+    except (ConfigError, TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: model: {err}") from None
 
 
 def _plugin_class(name: str, source, key: str) -> type:
@@ -313,6 +325,7 @@ def load_experiment(path, overrides: Iterable[str] = (), run_name_overrides: Ite
     except ConfigError as err:
         raise ConfigError(f"{path}: model.name: {err}") from None
     check_kwargs(cls, kwargs, path, "model", exclude=("input_shape", "n_classes"))
+    _check_model_values(cls, kwargs, path)
 
     folder = strategies_dir(path)
     # a name the command line picks is one of the file's own variants, else a preset

@@ -121,6 +121,13 @@ def test_unknown_builder_kwargs(write):
     assert "unknown benchmark 'permuted'" in _error(write(benchmark__name="permuted"))
 
 
+def test_bad_model_values_fail_before_any_job(write):
+    # the model's own checks run at planning time (built on the meta device), not in each job
+    assert _error(write(), ["model.hidden=[a]"]) == (
+        f"{write()}: model: hidden entries must be a positive integer, not 'a'")
+    assert _error(write(model__dropout=1.5)).endswith("model: dropout must be in [0, 1), not 1.5")
+
+
 def test_unknown_preset(write):
     path = write(strategies=["naive", "sparsegrowth"])
     message = _error(path)
