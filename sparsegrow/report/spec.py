@@ -154,11 +154,13 @@ SECTIONS = [
         "experiments/<experiment>.yaml`."),
     Table("7a. Validation search of growth (validation split, one seed)",
           ["tune_growth_permuted_mnist_20", "tune_growth_split_mnist_5_replay_cnn",
-           "tune_growth_rotated_mnist_cnn"],
+           "tune_growth_rotated_mnist_cnn", "tune_gift_masks_permuted_mnist_10"],
           ["acc", "bwt", "la", "param_overhead", "train_time_s"],
           "Where growth can earn its place and which of its knobs matter. Permuted MNIST 20, "
           "MLP 2×50: how much room growth gives back (min_free, more units per event), when "
           "(grow_at), how new units start (dense init), and a stricter first layer. Narrow "
           "small CNN (4/8 channels): class-incremental Split MNIST 5 with Replay 500, and "
-          "domain-incremental Rotated MNIST 10 (5,000 images per experience)."),
+          "domain-incremental Rotated MNIST 10 (5,000 images per experience). Mask gating on "
+          "Permuted MNIST 10, MLP 2×400: the variants of table 7's mask rows, whose remedies "
+          "(on-data, sparse, late) and isolation of new units earn their place or not."),
 ]
