@@ -76,25 +76,31 @@ class ExperimentResult:
     wandb_mode: str = "disabled"
 
 
+def parse_override(text: str, source: str):
+    """``text`` (``key=value`` in Hydra's grammar) as Hydra's parsed override, or one
+    :class:`ConfigError` line naming ``source``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        (override,) = OverridesParser.create().parse_overrides([text])
+    except HydraException as err:
+        reason = " ".join(str(err).splitlines()[0].split())
+        raise ConfigError(f"{source}: {text}: {reason}") from None
+    return override
+
+
 def expand(overrides: list[str], stored: dict[str, str] | None = None
            ) -> tuple[list[list[str]], list[str], list[str]]:
     """The sweep points (each a list of ``key=value``), the swept keys, and the ``hydra``
     overrides, from the experiment's stored ``sweep`` and the command line's overrides."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    parser = OverridesParser.create()
     hydra_args, values, given = [], {}, set()
     for source, text in [("experiment sweep", f"{k}={v}") for k, v in (stored or {}).items()] \
             + [("command line", o) for o in overrides]:
         if text.startswith(("hydra.", "hydra/")):
             hydra_args.append(text)
             continue
-        try:
-            (override,) = parser.parse_overrides([text])
-        except HydraException as err:
-            reason = " ".join(str(err).split("\n")[0].split())
-            raise ConfigError(f"{source}: {text}: {reason}") from None
+        override = parse_override(text, source)
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.is_force_add():
             raise ConfigError(f"{source}: {key}: '+' and '~' are not needed: every key exists "

@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 from sparsegrow.config import load_experiment
 from sparsegrow.config.loading import override_text, read_sweep
 from sparsegrow.errors import ConfigError, DivergenceError
+from sparsegrow.runner.launch import LauncherConfigError, parse_override
 
 SWEEPER = "hydra/sweeper=optuna"
 
@@ -41,10 +42,6 @@ def _candidates(override) -> list[str]:
 def plan_search(experiment, overrides: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     """The fixed overrides, the searched keys ``{key: distribution text}`` and the ``hydra``
     overrides; every searched key validated at its bounds."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    parser = OverridesParser.create()
     given = {o.split("=", 1)[0] for o in overrides}
     stored = [f"{k}={v}" for k, v in read_sweep(experiment).items() if k not in given]
     fixed, searched, hydra_args = [], {}, []
@@ -52,10 +49,7 @@ def plan_search(experiment, overrides: list[str]) -> tuple[list[str], dict[str, 
         if text.startswith(("hydra.", "hydra/")):
             hydra_args.append(text)
             continue
-        try:
-            (override,) = parser.parse_overrides([text])
-        except HydraException as err:
-            raise ConfigError(f"command line: {text}: {' '.join(str(err).split())}") from None
+        override = parse_override(text, "command line")
         if override.is_sweep_override():
             searched[override.key_or_group] = (override, text.split("=", 1)[1])
         else:
@@ -105,8 +99,6 @@ def search(experiment, fixed: list[str], searched: dict[str, str], hydra_args: l
     from hydra.core.config_store import ConfigStore
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
-
-    from sparsegrow.runner.launch import LauncherConfigError
 
     plan = load_experiment(experiment, fixed)
     directory = Path(plan.experiment.logging.output_dir) / plan.experiment.name
