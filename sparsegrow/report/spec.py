@@ -132,6 +132,8 @@ SECTIONS = [
          ("Split MNIST 5 + Replay 500, narrow small CNN (4/8 channels, 16 hidden): Replay + "
           "SparseGrow (defaults)", "growth_split_mnist_5_replay_narrow_cnn",
           "replay_sparsegrow_defaults"),
+         ("… more units per event (energy 0.97, max_ratio 0.5; best on validation)",
+          "growth_split_mnist_5_replay_narrow_cnn", "replay_sparsegrow_more_units"),
          ("… same plugin, growth: false", "growth_split_mnist_5_replay_narrow_cnn",
           "replay_sparsegrow_no_growth"),
          ("… Replay alone", "growth_split_mnist_5_replay_narrow_cnn", "replay"),
