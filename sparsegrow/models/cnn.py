@@ -17,20 +17,24 @@ from .options import positive_width
 class SmallCNN(nn.Sequential):
     """:param input_shape: ``(channels, height, width)``.
     :param n_classes: number of outputs of a fixed head.
-    :param width: channels of the first conv (the second has twice as many).
+    :param width: channels of the first conv.
+    :param conv2_width: channels of the second conv (None: twice ``width``), e.g. to build a
+        grown model's widths from the start.
     :param hidden: width of the fully connected layer.
     :param head: ``"fixed"`` or ``"incremental"``.
     """
 
-    def __init__(self, *, input_shape, n_classes: int, width: int = 32, hidden: int = 128,
+    def __init__(self, *, input_shape, n_classes: int, width: int = 32,
+                 conv2_width: int | None = None, hidden: int = 128,
                  head: str = "fixed"):
         c, h, w = input_shape
         width, hidden = positive_width(width, "width"), positive_width(hidden, "hidden")
+        conv2 = 2 * width if conv2_width is None else positive_width(conv2_width, "conv2_width")
         super().__init__(OrderedDict(
             conv1=nn.Conv2d(c, width, 3, padding=1), bn1=nn.BatchNorm2d(width),
             relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
-            conv2=nn.Conv2d(width, 2 * width, 3, padding=1), bn2=nn.BatchNorm2d(2 * width),
+            conv2=nn.Conv2d(width, conv2, 3, padding=1), bn2=nn.BatchNorm2d(conv2),
             relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
             flatten=nn.Flatten(),
-            fc1=nn.Linear(2 * width * (h // 4) * (w // 4), hidden), relu3=nn.ReLU(),
+            fc1=nn.Linear(conv2 * (h // 4) * (w // 4), hidden), relu3=nn.ReLU(),
             head=make_head(head, hidden, n_classes)))

@@ -322,17 +322,24 @@ def _growth_target_rows(results: Path) -> list[str]:
                            (ga - na >= 0.03 and gl >= nl) if known else None,
                            f"{100 * (ga - na):+.2f} points ACC, {100 * (gl - nl):+.2f} LA "
                            f"({len(g['acc'])}/{len(n['acc'])} seeds)" if known else "–"))
-    # the fixed model has the final width of growth_permuted_mnist_20's sparsegrow_strict runs
-    g = row("growth_permuted_mnist_20", "sparsegrow_strict")
-    f = row("growth_permuted_mnist_20_final_width", "sparsegrow_strict_no_growth")
-    ga, fa = _mean(g["acc"]), _mean(f["acc"])
-    gp, fp = _mean(g["params_mean"]), _mean(f["params_mean"])
-    known = None not in (ga, fa)
-    rows.append(_check("Permuted MNIST 20, MLP 2×50: SparseGrow (strict) matches a fixed model of "
-                       "its final width, with fewer parameters averaged over the stream",
-                       (ga >= fa - 0.005 and gp < fp) if known else None,
-                       f"ACC {100 * ga:.2f}% vs {100 * fa:.2f}%, mean params {gp:,.0f} vs "
-                       f"{fp:,.0f}" if known else "–"))
+    # each fixed model has the final width of the growth runs it is compared with
+    for label, experiment, grow, fixed, still in (
+            ("Permuted MNIST 20, MLP 2×50: SparseGrow (strict)", "growth_permuted_mnist_20",
+             "sparsegrow_strict", "growth_permuted_mnist_20_final_width",
+             "sparsegrow_strict_no_growth"),
+            ("Split MNIST 5 + Replay, narrow small CNN: SparseGrow (more units)",
+             "growth_split_mnist_5_replay_narrow_cnn", "replay_sparsegrow_more_units",
+             "growth_split_mnist_5_replay_narrow_cnn_final_width",
+             "replay_sparsegrow_no_growth")):
+        g, f = row(experiment, grow), row(fixed, still)
+        ga, fa = _mean(g["acc"]), _mean(f["acc"])
+        gp, fp = _mean(g["params_mean"]), _mean(f["params_mean"])
+        known = None not in (ga, fa)
+        rows.append(_check(f"{label} matches a fixed model of its final width, with fewer "
+                           "parameters averaged over the stream",
+                           (ga >= fa - 0.005 and gp < fp) if known else None,
+                           f"ACC {100 * ga:.2f}% vs {100 * fa:.2f}%, mean params {gp:,.0f} vs "
+                           f"{fp:,.0f}" if known else "–"))
     m, i, n = (row("gift_masks_permuted_mnist_10", s) for s in
                ("sparsegrow_mask", "sparsegrow_mask_no_isolation", "sparsegrow_mask_no_growth"))
     mb, nb, ml, nl = _mean(m["bwt"]), _mean(n["bwt"]), _mean(m["la"]), _mean(n["la"])

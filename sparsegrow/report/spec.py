@@ -136,6 +136,8 @@ SECTIONS = [
           "growth_split_mnist_5_replay_narrow_cnn", "replay_sparsegrow_more_units"),
          ("… same plugin, growth: false", "growth_split_mnist_5_replay_narrow_cnn",
           "replay_sparsegrow_no_growth"),
+         ("… fixed model of the final width (8, 14, 35), growth: false",
+          "growth_split_mnist_5_replay_narrow_cnn_final_width", "replay_sparsegrow_no_growth"),
          ("… Replay alone", "growth_split_mnist_5_replay_narrow_cnn", "replay"),
          ("PMNIST 10, MLP 2×400, mask gating: SparseGrow (new units isolated)",
           "gift_masks_permuted_mnist_10", "sparsegrow_mask"),

@@ -42,11 +42,20 @@ def test_incremental_head_is_avalanches():
     ("mlp", {"hidden": "wide"}, "hidden entries must be a positive integer, not 'w'"),
     ("mlp", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     ("small_cnn", {"width": -2}, "width must be a positive integer, not -2"),
+    ("small_cnn", {"conv2_width": 0}, "conv2_width must be a positive integer, not 0"),
     ("resnet18_reduced", {"width": 2.5}, "width must be a positive integer, not 2.5"),
 ])
 def test_bad_model_config_is_one_message(name, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         build_model(name, input_shape=(1, 6, 6), n_classes=2, **kwargs)
+
+
+def test_small_cnn_takes_a_grown_models_widths():
+    model = build_model("small_cnn", input_shape=(1, 28, 28), n_classes=10, width=8,
+                        conv2_width=14, hidden=35)
+    assert (model.conv2.out_channels, model.fc1.in_features, model.fc1.out_features) == (
+        14, 14 * 7 * 7, 35)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_incremental_head_grows_with_the_classes_avalanche_shows_it():
