@@ -115,6 +115,8 @@ SECTIONS = [
           "growth_permuted_mnist_20_final_width", "sparsegrow_strict_no_growth"),
          ("… more units per event (energy 0.97, max_ratio 0.5; best on validation)",
           "growth_permuted_mnist_20", "sparsegrow_strict_more_units"),
+         ("… fixed model of that setting's final width (179, 121), growth: false",
+          "growth_permuted_mnist_20_more_units_final_width", "sparsegrow_strict_no_growth"),
          ("… new units not isolated (isolate_growth: false)", "growth_permuted_mnist_20",
           "sparsegrow_strict_no_isolation"),
          ("… SparseGrow with the default protection (0.9 everywhere)",
