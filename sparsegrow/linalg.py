@@ -26,9 +26,9 @@ def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3,
         derived from the eigenvectors is then computed for these only (for a subspace basis of
         a wide layer's inputs, u of a [25089, 512] sample costs as much as its Gram matrix).
     :return: ``(u, s, vh)``: s [r] descending, r = the number of singular values ≥ rtol·σ₁
-        (0 for a zero matrix), at most ``rank`` of them; u [m, r] and vh [r, n]. The side from the eigendecomposition
-        (u if m ≤ n, else vh) is orthonormal; the other, A·v/σ or Aᵀ·u/σ, to about
-        ε·σ₁²/(σᵢσⱼ) (callers that need it exact re-orthogonalise).
+        (0 for a zero matrix), at most ``rank`` of them; u [m, r] and vh [r, n]. The side from
+        the eigendecomposition (u if m ≤ n, else vh) is orthonormal; the other, A·v/σ or
+        Aᵀ·u/σ, to about ε·σ₁²/(σᵢσⱼ) (callers that need it exact re-orthogonalise).
     """
     wide = a.shape[0] <= a.shape[1]
     try:

@@ -102,3 +102,16 @@ def _compose(search_dir: str, config: tuple[str, str], schema: str, overrides: t
     with open_dict(cfg):
         del cfg["hydra"]
     return cfg
+
+
+def parse_override(text: str, where: str):
+    """``text`` (``key=value`` in Hydra's override grammar) as Hydra's parsed override; a
+    grammar error is one :class:`ConfigError` line ``<where>: <reason>``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        (override,) = OverridesParser.create().parse_overrides([text])
+    except HydraException as err:
+        raise ConfigError(f"{where}: {' '.join(str(err).split('See https')[0].split())}"
+                          ) from None
+    return override

@@ -27,7 +27,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sparsegrow.config.compose import EXPERIMENT_SCHEMA, PRESET_SCHEMA, UnknownConfig, compose
+from sparsegrow.config.compose import (EXPERIMENT_SCHEMA, PRESET_SCHEMA, UnknownConfig, compose,
+                                       parse_override)
 from sparsegrow.config.registry import plugin_class
 from sparsegrow.config.schema import TRAINING_RANGES, StrategyVariant, TrainingConfig
 from sparsegrow.config.signature import check_keyword, check_kwargs
@@ -161,9 +162,6 @@ def _split_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[str, dic
     """The experiment's overrides (``strategy=``/``seed=`` as its lists) and the plugin
     hyperparameters ``{plugin: {keyword[.key...]: value text}}`` of ``strategy.plugins.*``
     overrides (a dotted keyword sets one key of a mapping value, e.g. a layer's energy)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
     experiment, plugins = [], {}
     for override in overrides:
         if "=" not in override:
@@ -176,11 +174,7 @@ def _split_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[str, dic
             if len(parts) < 4 or parts[1] != "plugins" or not all(parts):
                 raise ConfigError(f"command line: {key}: unknown key (a strategy's plugin "
                                   f"hyperparameter is strategy.plugins.<plugin>.<keyword>)")
-            try:        # the value's grammar, checked under the key the user wrote
-                OverridesParser.create().parse_overrides([override])
-            except HydraException as err:
-                raise ConfigError(f"command line: {key}: "
-                                  f"{' '.join(str(err).split('See https')[0].split())}") from None
+            parse_override(override, f"command line: {key}")   # the value's grammar
             plugins.setdefault(parts[2], {})[".".join(parts[3:])] = value
         else:
             experiment.append(override)

@@ -39,6 +39,11 @@ STREAM_DEFAULTS = {"domain": {"energy": 0.9, "project_every": 100},
 _log = logging.getLogger(__name__)
 
 
+def _rows_from(layer: torch.nn.Module, start: int) -> torch.Tensor:
+    """Bool mask of ``layer``'s output rows from ``start`` on (the units growth added)."""
+    return torch.arange(layer.weight.shape[0], device=layer.weight.device) >= start
+
+
 class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     """Protect what earlier experiences learned: frozen masks and/or input-subspace protection.
 
@@ -156,8 +161,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                                 if policy == "seen" else torch.zeros_like(rows[self._output_layer]))
             return rows
         # masks protect the old rows; the subspace keeps only the grown units silent
-        return {n: torch.arange(layers[n].weight.shape[0], device=layers[n].weight.device) >= start
-                for n, start in self._grown_from.items() if n in layers}
+        return {n: _rows_from(layers[n], start) for n, start in self._grown_from.items()
+                if n in layers}
 
     def _project(self, strategy, grown: dict[str, int] | None = None) -> None:
         """Restore the protected rows; with ``grown`` ({layer: its width before growth}) only
@@ -176,8 +181,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         for name, width in grown.items():
             if name not in self.subspace.bases or (rows is not None and name not in rows):
                 continue
-            weight = model.get_submodule(name).weight
-            new = torch.arange(weight.shape[0], device=weight.device) >= width
+            new = _rows_from(model.get_submodule(name), width)
             out[name] = new if rows is None else new & rows[name]
         return out
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import List
 
 from sparsegrow.config import load_experiment
+from sparsegrow.config.compose import parse_override
 from sparsegrow.config.loading import override_text, read_sweep
 from sparsegrow.errors import ConfigError, DivergenceError
 from sparsegrow.runner.outputs import summarize, write_summary
@@ -76,20 +77,6 @@ class ExperimentResult:
     wandb_mode: str = "disabled"
 
 
-def parse_override(text: str, source: str):
-    """``text`` (``key=value`` in Hydra's grammar) as Hydra's parsed override, or one
-    :class:`ConfigError` line naming ``source``."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    try:
-        (override,) = OverridesParser.create().parse_overrides([text])
-    except HydraException as err:
-        reason = " ".join(str(err).splitlines()[0].split())
-        raise ConfigError(f"{source}: {text}: {reason}") from None
-    return override
-
-
 def expand(overrides: list[str], stored: dict[str, str] | None = None
            ) -> tuple[list[list[str]], list[str], list[str]]:
     """The sweep points (each a list of ``key=value``), the swept keys, and the ``hydra``
@@ -100,7 +87,7 @@ def expand(overrides: list[str], stored: dict[str, str] | None = None
         if text.startswith(("hydra.", "hydra/")):
             hydra_args.append(text)
             continue
-        override = parse_override(text, source)
+        override = parse_override(text, f"{source}: {text}")
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.is_force_add():
             raise ConfigError(f"{source}: {key}: '+' and '~' are not needed: every key exists "

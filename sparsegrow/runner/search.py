@@ -24,9 +24,10 @@ import yaml
 from omegaconf import OmegaConf
 
 from sparsegrow.config import load_experiment
+from sparsegrow.config.compose import parse_override
 from sparsegrow.config.loading import override_text, read_sweep
 from sparsegrow.errors import ConfigError, DivergenceError
-from sparsegrow.runner.launch import LauncherConfigError, parse_override
+from sparsegrow.runner.launch import LauncherConfigError
 
 SWEEPER = "hydra/sweeper=optuna"
 
@@ -49,7 +50,7 @@ def plan_search(experiment, overrides: list[str]) -> tuple[list[str], dict[str, 
         if text.startswith(("hydra.", "hydra/")):
             hydra_args.append(text)
             continue
-        override = parse_override(text, "command line")
+        override = parse_override(text, f"command line: {text}")
         if override.is_sweep_override():
             searched[override.key_or_group] = (override, text.split("=", 1)[1])
         else:
