@@ -84,12 +84,17 @@ class Grower:
         return spectra(self.model, pairs, batches, loss_fn)
 
     def growth_sizes(self, spectra_by_layer: dict[str, Spectrum], *, energy: float = 0.9,
-                     min_units: int = 0, max_ratio: float = 0.25) -> dict[str, int]:
-        """Units per producer from each spectrum by the energy rule (see ``growth_size``)."""
-        return {name: growth_size(s.singular_values, energy=energy, min_units=min_units,
-                                  max_ratio=max_ratio,
-                                  width=width(get_layer(self.model, name)))
-                for name, s in spectra_by_layer.items()}
+                     min_units: int = 0, max_ratio: float = 0.25,
+                     conv_multiple: int = 1) -> dict[str, int]:
+        """Units per producer from each spectrum by the energy rule (see ``growth_size``);
+        Conv2d producers' widths are aligned to ``conv_multiple`` channels."""
+        sizes = {}
+        for name, s in spectra_by_layer.items():
+            layer = get_layer(self.model, name)
+            multiple = conv_multiple if isinstance(layer, nn.Conv2d) else 1
+            sizes[name] = growth_size(s.singular_values, energy=energy, min_units=min_units,
+                                      max_ratio=max_ratio, width=width(layer), multiple=multiple)
+        return sizes
 
     # ------------------------------------------------------------------------------- growth
     def widen(self, producer: str, m: int, *, init: str = "on_data", batches=None, loss_fn=None,

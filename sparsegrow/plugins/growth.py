@@ -49,6 +49,10 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     :param energy: spectrum energy for the data-driven size.
     :param max_ratio: data-driven size at most this fraction of the layer's current width.
     :param min_units: data-driven size at least this many units.
+    :param conv_multiple: data-driven growth of a Conv2d producer keeps its width a multiple of
+        this many channels (rounded to the nearest; requests under half a block add nothing),
+        because convolution kernels compute whole blocks of channels anyway; a layer whose
+        per-event cap is below one block grows by the exact count. 1 = no alignment.
     :param init_density: fraction of each new unit's incoming weights kept non-zero; the others
         are kept at zero during training.
     :param layers: ``"auto"`` or a list of layer names. ``auto``: for widen every expandable
@@ -65,7 +69,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
 
     def __init__(self, *, op: str = "widen", init: str = "on_data", grow_at: float = 0.75,
                  units: int | None = None, energy: float = 0.9, max_ratio: float = 0.25,
-                 min_units: int = 0, init_density: float = 1.0, layers="auto",
+                 min_units: int = 0, conv_multiple: int = 8, init_density: float = 1.0,
+                 layers="auto",
                  min_free: float = 0.0, growth_batches: int = 4, seed: int = 0):
         super().__init__()
         choice("op", op, tuple(OPS))
@@ -85,7 +90,10 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         if not isinstance(min_units, int) or min_units < 0 or float(max_ratio) < 0:
             raise ConfigError(f"min_units must be an integer ≥ 0 and max_ratio ≥ 0, got "
                               f"{min_units!r}, {max_ratio!r}")
+        if not isinstance(conv_multiple, int) or conv_multiple < 1:
+            raise ConfigError(f"conv_multiple must be a positive integer, got {conv_multiple!r}")
         self.op, self.init, self.units = op, init, units
+        self.conv_multiple = conv_multiple
         self.grow_at = fraction("grow_at", grow_at)
         self.energy = fraction("energy", energy)
         self.max_ratio, self.min_units = float(max_ratio), min_units
@@ -191,7 +199,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         if self.units is None:
             spectra = grower.spectrum(batches, strategy._criterion, layers=names)
             sizes = grower.growth_sizes(spectra, energy=self.energy, min_units=self.min_units,
-                                        max_ratio=self.max_ratio)
+                                        max_ratio=self.max_ratio,
+                                        conv_multiple=self.conv_multiple)
         else:
             sizes = {name: self.units for name in names}
         if self.min_free > 0 and self.protection is not None:

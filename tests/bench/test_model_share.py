@@ -39,7 +39,7 @@ def test_grown_models_have_the_widths_of_each_growth_event(tmp_path):
 def test_step_ratios_are_relative_to_the_first_model():
     torch.manual_seed(0)
     small = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 4))
-    big = nn.Sequential(nn.Linear(64, 2048), nn.ReLU(), nn.Linear(2048, 4))  # ~100× the work
+    big = nn.Sequential(nn.Linear(64, 8192), nn.ReLU(), nn.Linear(8192, 4))  # ~500× the work
     x, y = torch.randn(128, 64), torch.randint(0, 4, (128,))
     ratios = step_ratios([small, big], x, y, repeats=5)
     assert ratios[0] == 1.0 and ratios[1] > 2.0

@@ -24,6 +24,28 @@ def test_growth_size_by_energy_hand_computed():
         growth_size(values, energy=1.5, width=8)
 
 
+def test_growth_size_aligns_widths_to_the_multiple_where_a_block_fits():
+    values = torch.tensor([1.0, 3.0, 0.0, 2.0])  # asks for 2 units at energy 0.9
+
+    def size(width, **kw):
+        return growth_size(values, energy=0.9, width=width, multiple=8,
+                           **{"max_ratio": 0.25, **kw})
+
+    assert size(32) == 0           # 34: nearer 32 (stay) than 40, the sub-block adds nothing
+    assert size(37) == 3           # 39 → 40
+    assert size(34) == 0           # 36: 34 (stay) is nearer than 40
+    assert size(36) == 4           # 38: halfway between 36 and 40 → the wider
+    assert size(32, min_units=6) == 8          # at least 38 → 40, under the cap 8
+    assert size(35, min_units=7, max_ratio=1.0) == 13   # at least 42 → 48
+    assert size(35, max_ratio=0.125) == 2      # cap 4 < 8: too narrow for a block, exact count
+    assert size(6, max_ratio=0.5) == 2         # cap 3 < 8, although 8 is within reach
+    assert size(36, min_units=8) == 8          # 44..45 holds no multiple of 8: min_units holds
+    assert growth_size(values, energy=0.9, max_ratio=0.25, width=32, multiple=1) == 2
+    assert growth_size(torch.zeros(3), energy=0.9, max_ratio=1.0, width=33, multiple=8) == 0
+    with pytest.raises(GrowthError, match="multiple ≥ 1"):
+        growth_size(values, energy=0.9, width=8, multiple=0)
+
+
 def _two_layer():
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 3))

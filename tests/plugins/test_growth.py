@@ -119,3 +119,22 @@ def test_standalone_growth_and_freezing_plugins_cooperate():
     assert freezing.locks.pinned["1.weight"].shape == model[1].weight.shape
     assert int(freezing.locks.pinned["1.weight"].sum()) == 2 * 2 * 18
     assert "Model/frozen_fraction/1.weight" in gift.events[-1]
+
+
+@pytest.mark.parametrize("conv_multiple, widths", [(8, [32, 40, 48]), (1, [32, 33, 34])])
+def test_data_driven_conv_growth_keeps_widths_on_channel_blocks(conv_multiple, widths):
+    # energy 0 asks for nothing, min_units=1 for one unit per event: the conv (32 channels,
+    # cap 8) grows a whole block of 8 by default, one channel with conv_multiple=1; the Linear
+    # layer grows by the exact count
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(32 * 36, 12),
+                                torch.nn.ReLU(), torch.nn.Linear(12, 4))
+    plugin = GrowthPlugin(energy=0.0, min_units=1, conv_multiple=conv_multiple, grow_at=0.5)
+    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+                     train_mb_size=16, train_epochs=1, plugins=[plugin],
+                     evaluator=quiet_evaluator())
+    for exp in synthetic_stream(n_experiences=3).train_stream:
+        strategy.train(exp)
+    assert [e["widths"]["0"] for e in plugin.history] == widths[1:]
+    assert [e["widths"]["3"] for e in plugin.history] == [13, 14]

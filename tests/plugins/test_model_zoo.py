@@ -29,10 +29,10 @@ SLOW = {"vgg11_bn"}
 DTYPE = {"vgg11_bn": torch.float32}
 
 
-def _build(name):
+def _build(name, n_classes=4):
     spec, options, shape = MODELS[name]
     torch.manual_seed(0)
-    return load_model(spec, input_shape=shape, n_classes=4, **options)
+    return load_model(spec, input_shape=shape, n_classes=n_classes, **options)
 
 
 def _side(name):
@@ -105,13 +105,17 @@ def _responses(model, bases, dims):
                                   for n in ZOO])
 def test_sparsegrow_defaults_grow_and_protect(name):
     side = _side(name)
-    model = _build(name)
+    # 8 classes, 64 samples: enough for the data to ask ResNet-18's 256/512-channel convs for
+    # half a block of channels (4 of 8; conv_multiple) in one event; on 4 classes and 32
+    # samples it asks for 1-2 channels, which the alignment drops
+    model = _build(name, n_classes=8)
     start = count_parameters(model)
     sg = SparseGrowPlugin()
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
                      train_mb_size=16, train_epochs=1, plugins=[sg],
                      evaluator=quiet_evaluator())
-    stream = synthetic_stream(n_experiences=2, n_train=32, n_test=8, shape=(3, side, side))
+    stream = synthetic_stream(n_experiences=2, n_classes=8, n_train=64, n_test=8,
+                              shape=(3, side, side))
     memory, locks = sg.freezing.subspace, sg.freezing.locks
     strategy.train(stream.train_stream[0])
     bases = {n: b.clone() for n, b in memory.bases.items()}

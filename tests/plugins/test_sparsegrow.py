@@ -174,15 +174,15 @@ def test_net2wider_combinations_that_cannot_work_fail_at_construction():
     from sparsegrow.plugins import SparseGrowPlugin
 
     with pytest.raises(ConfigError, match="init_density must be 1"):
-        SparseGrowPlugin(init="net2wider", units=4, gating="mask")
+        SparseGrowPlugin(init="net2wider", units=4, gating="mask", init_density=0.5)
     with pytest.raises(ConfigError, match="use gating 'mask'"):
         SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="subspace")
     with pytest.raises(ConfigError, match="set isolate_growth: false"):
         SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask",
                          isolate_growth=True)
-    # by default copies are simply not isolated
-    sg = SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask")
-    assert not sg.freezing.isolate_growth
+    # by default copies are simply not isolated, and masks' default growth is dense
+    sg = SparseGrowPlugin(init="net2wider", units=4, gating="mask")
+    assert not sg.freezing.isolate_growth and sg.growth.init_density == 1.0
 
 
 class _ToFloat64(nn.Module):
@@ -315,6 +315,17 @@ def test_stream_kind_sets_the_subspace_defaults_and_explicit_values_win():
     sg = SparseGrowPlugin(growth=False, subspace_energy=0.8, project_every=7)
     _sgd_strategy(sg, stream, mlp()).train(stream.train_stream[0])
     assert (sg.freezing.subspace.energy, sg.freezing.project_every) == (0.8, 7)
+
+
+def test_gating_sets_when_and_how_densely_growth_starts_and_explicit_values_win():
+    # masks: dense growth at the experience's start (their validation search); otherwise late
+    # and sparse
+    for gating, grow_at, density in (("mask", 0.0, 1.0), ("subspace", 0.75, 0.5),
+                                     ("both", 0.75, 0.5)):
+        growth = SparseGrowPlugin(gating=gating).growth
+        assert (growth.grow_at, growth.init_density) == (grow_at, density), gating
+    growth = SparseGrowPlugin(gating="mask", grow_at=0.5, init_density=0.25).growth
+    assert (growth.grow_at, growth.init_density) == (0.5, 0.25)
 
 
 @pytest.mark.parametrize("growth", [True, False])
