@@ -70,8 +70,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def __init__(self, *, op: str = "widen", init: str = "on_data", grow_at: float = 0.75,
                  units: int | None = None, energy: float = 0.9, max_ratio: float = 0.25,
                  min_units: int = 0, conv_multiple: int = 8, init_density: float = 1.0,
-                 layers="auto",
-                 min_free: float = 0.0, growth_batches: int = 4, seed: int = 0):
+                 layers="auto", min_free: float = 0.0, growth_batches: int = 4, seed: int = 0):
         super().__init__()
         choice("op", op, tuple(OPS))
         choice(f"init for op '{op}'", init, OPS[op])

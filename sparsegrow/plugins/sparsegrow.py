@@ -77,9 +77,9 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
 
     grows_model = True
 
-    def __init__(self, *, grow_at: float | None = None, energy: float = 0.9, max_ratio: float = 0.25,
-                 min_units: int = 0, units: int | None = None, conv_multiple: int = 8,
-                 init: str = "on_data",
+    def __init__(self, *, grow_at: float | None = None, energy: float = 0.9,
+                 max_ratio: float = 0.25, min_units: int = 0, units: int | None = None,
+                 conv_multiple: int = 8, init: str = "on_data",
                  init_density: float | None = None, importance: str = "taylor",
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
                  subspace_energy: float | dict | None = None, project_every: int | None = None,
