@@ -43,10 +43,14 @@ class GrowthRows:
 
 @dataclass(frozen=True)
 class Performance:
-    """The table of ``sparsegrow bench performance``'s JSON file (under the results folder)."""
+    """The tables of ``sparsegrow bench performance``'s JSON files (under the results folder):
+    ``file`` is the MLP stream of the headline cost target; ``models`` are the benches of other
+    architectures, each (what it measures, its file, the bound on SparseGrow's training time
+    as a multiple of Naive's)."""
 
     title: str
     file: str
+    models: tuple[tuple[str, str, float], ...] = ()
 
 
 SECTIONS = [
@@ -95,7 +99,13 @@ SECTIONS = [
           "long stream's forgetting back (validation split, one seed)."),
     Table("5. Ablations on Permuted MNIST 10", ["ablations_permuted_mnist_10"],
           [*GROWTH, "forgetting", "train_time_s"]),
-    Performance("6. Performance", "performance/performance.json"),
+    Performance("6. Performance", "performance/performance.json", (
+        ("Small CNN, Split MNIST 5", "performance/performance_split_mnist_5_small_cnn.json",
+         1.15),
+        ("Reduced ResNet-18, Split MNIST 5",
+         "performance/performance_split_mnist_5_resnet18_reduced.json", 1.15),
+        ("VGG-sized linear layer (25088 inputs)", "performance/performance_vgg_classifier.json",
+         1.5))),
     Table("8. Gradient Projection Memory's Permuted MNIST protocol",
           ["gpm_permuted_mnist_10"], ["acc", "bwt", "la", "param_overhead", "train_time_s"],
           "GPM's own protocol (sahagobinda/GPM main_pmnist.py): MLP 784-100-100-10 without "
@@ -126,6 +136,8 @@ SECTIONS = [
           "sparsegrow_strict"),
          ("… same plugin, growth: false", "growth_permuted_mnist_50",
           "sparsegrow_strict_no_growth"),
+         ("… fixed model of SparseGrow's final width (207, 156), growth: false",
+          "growth_permuted_mnist_50_final_width", "sparsegrow_strict_no_growth"),
          ("Split MNIST 5 + Replay 500, small CNN: Replay + SparseGrow (defaults)",
           "split_mnist_5_replay_cnn", "replay_sparsegrow_defaults"),
          ("… convolutions grown by the exact count (conv_multiple 1)",

@@ -84,7 +84,20 @@ def plot_experiment(experiment_dir: Path, strategies: list[str], seeds: list[int
     written.append(_save(fig_par, plots / "growth_params.png"))
     if curves:
         written.append(_all_forgetting_curves(curves, plots / "forgetting_curves.png"))
+    _remove_orphans(experiment_dir, written)
     return written
+
+
+def _remove_orphans(experiment_dir: Path, written: list[Path]) -> None:
+    """Delete the per-strategy plots of strategies with no finished run left in the folder (a
+    variant removed from the experiment, its runs deleted), so that the plots folder shows only
+    what the results support. Plots of strategies that still have runs stay, even when this
+    launch did not run them."""
+    for png in (experiment_dir / "plots").glob("*.png"):
+        kind, _, strategy = png.stem.partition("_")
+        if (png not in written and kind in ("forgetting", "heatmap") and strategy != "curves"
+                and not any((experiment_dir / strategy).glob("seed*/metrics.json"))):
+            png.unlink()
 
 
 def _forgetting_curves(ax, R: np.ndarray, strategy: str, legend: bool = True) -> None:

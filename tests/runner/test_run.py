@@ -152,3 +152,18 @@ def test_finished_run_is_skipped_and_untouched(make_experiment):
         run_one(other, "naive", 0)
     # adding a seed or a strategy to the experiment keeps its finished runs
     assert run_one(load_experiment(plan.path, ["seeds=[0,5]"]), "naive", 0) == (folder, False)
+
+
+def test_plots_of_removed_variants_go_and_plots_of_other_runs_stay(make_experiment):
+    """A variant dropped from the experiment, with its runs deleted, leaves no plot behind;
+    a variant that still has runs keeps its plots when a launch runs only the others."""
+    path = make_experiment(strategies=["naive", "sparsegrow"], seeds=[0])
+    assert main(["run", str(path)]) == 0
+    plots = path.parent.parent / "results" / "tiny" / "plots"
+    (plots / "heatmap_removed.png").write_bytes(b"stale")
+    (plots / "forgetting_removed.png").write_bytes(b"stale")
+    assert main(["run", str(path), "strategy=naive"]) == 0
+    assert not (plots / "heatmap_removed.png").exists()
+    assert not (plots / "forgetting_removed.png").exists()
+    assert (plots / "heatmap_sparsegrow.png").stat().st_size > 1000
+    assert (plots / "heatmap_naive.png").stat().st_size > 1000
