@@ -193,16 +193,19 @@ def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
 def _performance_section(results: Path, spec: Performance) -> list[str]:
     lines = ["`sparsegrow bench performance` — every strategy in its own process, in turn, on "
              "the same stream; ratios are to Naive measured in that one invocation.", ""]
-    lines += _bench_table(results / spec.file) + _scaling_lines(results)
+    notes = []   # the bench's note on what it measures, once per wording
+    lines += _bench_table(results / spec.file, notes) + _scaling_lines(results)
     for label, file, _ in spec.models:
-        lines += [f"**{label}**", ""] + _bench_table(results / file)
-    return lines
+        lines += [f"**{label}**", ""] + _bench_table(results / file, notes)
+    return lines + [n for note in notes for n in (note, "")]
 
 
-def _bench_table(path: Path) -> list[str]:
+def _bench_table(path: Path, notes: list[str]) -> list[str]:
     if not path.is_file():
         return ["_Not run yet._", ""]
     perf = json.loads(path.read_text())
+    if perf.get("note") and perf["note"] not in notes:
+        notes.append(perf["note"])
     lines = [f"Stream: {perf['experiment']} (`{perf['command']}`), {perf['repeats']} "
              "repeat(s), medians.", "",
              "| Strategy | Train time (s) | × Naive | Peak RSS (MB) | × Naive | Growth pass (s) "
@@ -217,7 +220,7 @@ def _bench_table(path: Path) -> list[str]:
                      f"{r['timings'].get('importance', 0.0):.2f} | "
                      f"{100 * passes / r['train_time_s']:.1f} | "
                      f"{'–' if gift is None else f'{gift:.2f}'} |")
-    return lines + ["", perf.get("note", ""), ""]
+    return lines + [""]
 
 
 def _scaling_lines(results: Path) -> list[str]:
