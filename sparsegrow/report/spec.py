@@ -97,6 +97,12 @@ SECTIONS = [
           ["tune_sparsegrow_permuted_mnist_20"], ["acc", "bwt", "la", "param_overhead"],
           "Whether a larger subspace energy, or distillation on the new data (LwF), holds the "
           "long stream's forgetting back (validation split, one seed)."),
+    Table("4b. Validation probe: a replay buffer on the 50-experience stream",
+          ["tune_replay_permuted_mnist_50"], ["acc", "bwt", "la", "param_overhead"],
+          "Whether a replay buffer of 5,000 images (Avalanche's ReplayPlugin, balanced over the "
+          "experiences: 100 each at the end) takes the forgetting the protection leaves on the "
+          "long stream (validation split, one seed; MLP 2×400 as table 4). Replay alone is the "
+          "reference; it stores data, so neither row compares with methods that store none."),
     Table("5. Ablations on Permuted MNIST 10", ["ablations_permuted_mnist_10"],
           [*GROWTH, "forgetting", "train_time_s"]),
     Performance("6. Performance", "performance/performance.json", (
@@ -178,7 +184,8 @@ SECTIONS = [
           ["acc", "bwt", "la", "param_overhead", "train_time_s"],
           "Where growth can earn its place and which of its knobs matter. Permuted MNIST 20, "
           "MLP 2×50: how much room growth gives back (min_free, more units per event), when "
-          "(grow_at), how new units start (dense init), and a stricter first layer. Narrow "
+          "(grow_at), how new units start (dense init), a stricter first layer, and one "
+          "producer grown alone (which layer's new units carry growth's gain and forgetting). Narrow "
           "small CNN (4/8 channels): class-incremental Split MNIST 5 with Replay 500, and "
           "domain-incremental Rotated MNIST 10 (5,000 images per experience). Mask gating on "
           "Permuted MNIST 10, MLP 2×400: the paper's remedies (on-data, sparse, late) and the "
