@@ -410,24 +410,26 @@ def targets(results: Path) -> list[str]:
     rows += _long_stream_target_rows(long.get("sparsegrow", {}), "SparseGrow", results)
     if LWF in long:
         rows += _long_stream_target_rows(long[LWF], LWF_NAME, results)
-    perf_path = results / _section(Performance).file
-    perf = json.loads(perf_path.read_text()) if perf_path.is_file() else None
-    sg = perf["strategies"].get("sparsegrow") if perf else None
+    spec = _section(Performance)
+    sg = _bench_row(results / spec.file, "sparsegrow")
     rows.append(_check("SparseGrow training time ≤ 1.10× Naive", None if sg is None
                        else sg["time_ratio"] <= 1.10,
                        "–" if sg is None else f"{sg['time_ratio']:.2f}× (table 6)"))
-    lwf = perf["strategies"].get(LWF) if perf else None
+    lwf = _bench_row(results / spec.file, LWF)
     if lwf is not None:
         rows.append(_check(f"… {LWF_NAME}", lwf["time_ratio"] <= 1.10,
                            f"{lwf['time_ratio']:.2f}× (table 6)"))
-    for label, file, bound in _section(Performance).models:
-        path = results / file
-        sg = (json.loads(path.read_text())["strategies"].get("sparsegrow")
-              if path.is_file() else None)
+    for label, file, bound in spec.models:
+        sg = _bench_row(results / file, "sparsegrow")
         rows.append(_check(f"{label}: SparseGrow training time ≤ {bound:.2f}× Naive",
                            None if sg is None else sg["time_ratio"] <= bound,
                            "–" if sg is None else f"{sg['time_ratio']:.2f}× (table 6)"))
     return rows + [""]
+
+
+def _bench_row(path: Path, strategy: str) -> dict | None:
+    """One strategy's entry in a ``sparsegrow bench performance`` file (None: not measured)."""
+    return json.loads(path.read_text())["strategies"].get(strategy) if path.is_file() else None
 
 
 def _params_start(results: Path) -> float:
