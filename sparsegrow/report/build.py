@@ -163,7 +163,7 @@ def _gift_in_train_time(experiment_dir: Path) -> list[str]:
 def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[float]]:
     """Per metric, one value per finished seed of ``strategy`` in ``experiment``."""
     values: dict[str, list] = {k: [] for k in ("acc", "bwt", "la", "params_end", "params_mean",
-                                                "seeds")}
+                                                "silenced", "seeds")}
     for run in sorted((results / experiment / strategy).glob("seed*")):
         if not (run / "metrics.json").is_file():
             continue
@@ -172,21 +172,27 @@ def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[
         for key in ("acc", "bwt", "la", "params_end"):
             values[key].append(metrics[key])
         values["params_mean"].append(sum(params) / len(params))
+        # runs that never grew after an experience, or finished before the metric existed
+        if metrics.get("later_units_silenced"):
+            values["silenced"].append(metrics["later_units_silenced"]["acc"])
         values["seeds"].append(run.name)
     return values
 
 
 def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
     lines = [spec.note, "", "| Setting | Experiment | Seeds | ACC (%) | BWT (%) | LA (%) "
-             "| Params (end) | Params (mean) |", "|---|---|---|---|---|---|---|---|"]
+             "| ACC, later units silenced (%) | Params (end) | Params (mean) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, experiment, strategy in spec.rows:
         v = growth_row(results, experiment, strategy)
         if not v["acc"]:
-            lines.append(f"| {label} | {experiment} | 0 (not run yet) | – | – | – | – | – |")
+            lines.append(f"| {label} | {experiment} | 0 (not run yet) | – | – | – | – | – | – |")
             continue
+        # a mean over fewer seeds than the row's would not compare with its ACC
+        silenced = _fmt(v["silenced"]) if len(v["silenced"]) == len(v["acc"]) else "–"
         lines.append(f"| {label} | {experiment} | {len(v['acc'])} | {_fmt(v['acc'])} | "
-                     f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {_fmt(v['params_end'], 1, 0)} | "
-                     f"{_fmt(v['params_mean'], 1, 0)} |")
+                     f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {silenced} | "
+                     f"{_fmt(v['params_end'], 1, 0)} | {_fmt(v['params_mean'], 1, 0)} |")
     return lines + [""]
 
 

@@ -176,6 +176,11 @@ SECTIONS = [
           "gift_masks_permuted_mnist_10", "sparsegrow_mask_late")),
         "Test split, mean ± std over the seeds shown. Params (mean): the parameter count after "
         "each experience, averaged over the stream: what the model cost while it learned. "
+        "ACC, later units silenced: the final accuracy on each experience with the units "
+        "grown after it was learned silenced (their columns in the next layer zeroed), "
+        "averaged; its gap to ACC is the forgetting that those units' responses to the old "
+        "inputs cause, the most any way of keeping new units quiet on old inputs could win "
+        "back (– where nothing grew after an experience). "
         "Each experiment's command is in its own section above or `sparsegrow run "
         "experiments/<experiment>.yaml`."),
     Table("7a. Validation search of growth (validation split, one seed)",

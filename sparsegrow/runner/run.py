@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from sparsegrow.config import Plan
 from sparsegrow.config.loading import named_section
-from sparsegrow.growth import Grower, count_parameters
+from sparsegrow.growth import Grower, count_parameters, later_units_silenced
 from sparsegrow.errors import ConfigError, DivergenceError, GrowthError
 from sparsegrow.runner import checkpoint, metrics
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
@@ -146,6 +146,40 @@ def _growth_events(plugins, logger: CaptureLogger) -> list[dict]:
         for value, x in logger.values(name):
             gift.setdefault(x, {})[name] = value
     return [{**e, **gift.get(e["iteration"], {})} for e in events]
+
+
+@torch.no_grad()
+def _accuracy(model, dataset, *, batch_size: int, device) -> float:
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
+    correct = total = 0
+    for x, y, *_ in loader:
+        correct += int((model(x.to(device)).argmax(1) == y.to(device)).sum())
+        total += len(y)
+    return correct / total
+
+
+def _later_units_silenced_row(model, bench, timeline: list[dict], *, batch_size: int,
+                              device) -> list[float] | None:
+    """Final accuracy on each test experience i with the units grown after experience i was
+    learned silenced (:func:`sparsegrow.growth.later_units_silenced`); None if the model never
+    grew after an experience (nothing to silence) or no analysis can read it."""
+    if not timeline or all(t["widths"] == timeline[-1]["widths"] for t in timeline):
+        return None
+    try:
+        pairs = Grower(model, example=_example(bench, model)).pairs
+    except GrowthError:
+        return None
+    was_training = model.training
+    model.eval()
+    try:
+        row = []
+        for t, experience in zip(timeline, bench.test_stream):
+            with later_units_silenced(model, pairs, t["widths"]):
+                row.append(_accuracy(model, experience.dataset, batch_size=batch_size,
+                                     device=device))
+    finally:
+        model.train(was_training)
+    return row
 
 
 def _cumulative_dataset(train_stream, k: int):
@@ -309,6 +343,11 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         bar.close()
     events = _growth_events(plugins, logger)
     result = run_metrics(state, events, _peak_memory(device), strategy=strategy_name, seed=seed)
+    if base != "joint":
+        silenced = _later_units_silenced_row(model, bench, state["timeline"],
+                                             batch_size=training.eval_batch_size, device=device)
+        result["later_units_silenced"] = None if silenced is None else {
+            "acc": sum(silenced) / len(silenced), "final_row": silenced}
     if wb is not None:
         wb.finish(summary=result)
         result["wandb"] = state["wandb"]

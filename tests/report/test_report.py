@@ -138,6 +138,26 @@ def test_growth_rows_read_every_finished_seed_and_average_params_over_the_stream
     assert "| Setting | Experiment | Seeds |" in text
 
 
+def test_growth_table_shows_the_silenced_accuracy_only_where_every_seed_has_it(tmp_path):
+    results = tmp_path / "results"
+    for strategy, silenced in (("sparsegrow_strict", (0.84, 0.86)),
+                               ("sparsegrow_strict_more_units", (0.84, None)),
+                               ("sparsegrow_strict_no_growth", (None, None))):
+        for seed, value in enumerate(silenced):
+            run = results / "growth_permuted_mnist_20" / strategy / f"seed{seed}"
+            run.mkdir(parents=True)
+            (run / "metrics.json").write_text(json.dumps(
+                {"acc": 0.8, "bwt": -0.1, "la": 0.9, "params_end": 10,
+                 "later_units_silenced": None if value is None else
+                 {"acc": value, "final_row": [value]}}))
+            (run / "timeline.csv").write_text("experience,params\n0,10\n")
+    text = build_report(results, tmp_path / "RESULTS.md")
+    row = "| growth_permuted_mnist_20 | 2 | 80.00 ± 0.00 | -10.00 ± 0.00 | 90.00 ± 0.00 | "
+    assert f"| PMNIST 20, MLP 2×50, strict protection: SparseGrow {row}85.00 ± 1.41 | " in text
+    assert f"(energy 0.97, max_ratio 0.5; best on validation) {row}– | " in text
+    assert f"| … same plugin, growth: false {row}– | " in text
+
+
 def _growth_run(results, experiment, strategy, seed, acc, la, params):
     run = results / experiment / strategy / f"seed{seed}"
     run.mkdir(parents=True)

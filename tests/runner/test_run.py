@@ -55,6 +55,15 @@ def test_tiny_run_writes_every_file(make_experiment, capsys):
     dims = [int(t["subspace_dims/fc1"]) for t in timeline]
     assert 0 < dims[0] < dims[-1] <= 36          # fc1 reads the 1×6×6 input: 36 directions
     assert not [k for k in timeline[0] if k.startswith("frozen/")]
+    # nothing grew after the last experience: silencing changes nothing there, exactly
+    with open(exp / "sparsegrow" / "seed0" / "accuracy_matrix.csv") as f:
+        final = [float(v) for v in list(csv.reader(f))[-1][1:]]
+    silenced = grown["later_units_silenced"]
+    assert len(silenced["final_row"]) == 3
+    assert silenced["final_row"][-1] == pytest.approx(final[-1], abs=1e-12)
+    assert silenced["acc"] == pytest.approx(sum(silenced["final_row"]) / 3)
+    naive = json.loads((exp / "naive" / "seed0" / "metrics.json").read_text())
+    assert naive["later_units_silenced"] is None
 
 
 def test_timeline_records_frozen_fraction_per_parameter(make_experiment):
