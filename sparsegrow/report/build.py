@@ -172,11 +172,21 @@ def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[
         for key in ("acc", "bwt", "la", "params_end"):
             values[key].append(metrics[key])
         values["params_mean"].append(sum(params) / len(params))
-        # runs that never grew after an experience, or finished before the metric existed
-        if metrics.get("later_units_silenced"):
-            values["silenced"].append(metrics["later_units_silenced"]["acc"])
+        # None: nothing grew after an experience; absent: run finished before the metric existed
+        if "later_units_silenced" in metrics:
+            silenced = metrics["later_units_silenced"]
+            values["silenced"].append(None if silenced is None else silenced["acc"])
         values["seeds"].append(run.name)
     return values
+
+
+def _silenced_cell(values: list, seeds: int) -> str:
+    """A mean over fewer seeds than the row's would not compare with its ACC."""
+    if len(values) < seeds:
+        return "not measured"
+    if any(v is None for v in values):
+        return "–"
+    return _fmt(values)
 
 
 def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
@@ -188,8 +198,7 @@ def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
         if not v["acc"]:
             lines.append(f"| {label} | {experiment} | 0 (not run yet) | – | – | – | – | – | – |")
             continue
-        # a mean over fewer seeds than the row's would not compare with its ACC
-        silenced = _fmt(v["silenced"]) if len(v["silenced"]) == len(v["acc"]) else "–"
+        silenced = _silenced_cell(v["silenced"], len(v["acc"]))
         lines.append(f"| {label} | {experiment} | {len(v['acc'])} | {_fmt(v['acc'])} | "
                      f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {silenced} | "
                      f"{_fmt(v['params_end'], 1, 0)} | {_fmt(v['params_mean'], 1, 0)} |")
@@ -450,13 +459,16 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 def update_readme(readme: Path, results: Path, report: Path) -> None:
     """Replace the README's block between the results markers by the headline targets table
-    (the same rows as the report's), so the README never holds numbers typed by hand."""
+    and the "what growth adds" table (the same rows as the report's), so the README never
+    holds numbers typed by hand."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         return
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     rows = targets(results)[2:]   # without the section title
+    growth = _section(GrowthRows)
+    rows += [f"**{growth.title}**", "", *_growth_section(results, growth)]
     block = "\n".join([README_START, "", *rows,
                        f"Every table, its command and the plots: [{report.name}]({report.name}).",
                        "", README_END])

@@ -180,8 +180,8 @@ SECTIONS = [
         "grown after it was learned silenced (their columns in the next layer zeroed), "
         "averaged; its gap to ACC is the forgetting that those units' responses to the old "
         "inputs cause, the most any way of keeping new units quiet on old inputs could win "
-        "back (– where nothing grew after an experience). "
-        "Each experiment's command is in its own section above or `sparsegrow run "
+        "back (–: nothing grew after an experience; not measured: runs older than this measure). "
+        "Each experiment's command: `sparsegrow run "
         "experiments/<experiment>.yaml`."),
     Table("7a. Validation search of growth (validation split, one seed)",
           ["tune_growth_permuted_mnist_20", "tune_growth_split_mnist_5_replay_cnn",

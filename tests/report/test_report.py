@@ -116,6 +116,8 @@ def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n<!-- results:start -->\n") and text.endswith("end\n")
     assert "old numbers" not in text and "| … with LA within 2 points of Naive | **met** |" in text
+    block = text.split("<!-- results:end -->")[0]
+    assert "**7. What growth adds**" in block and "| Setting | Experiment | Seeds |" in block
 
 
 def test_growth_rows_read_every_finished_seed_and_average_params_over_the_stream(tmp_path):
@@ -138,23 +140,25 @@ def test_growth_rows_read_every_finished_seed_and_average_params_over_the_stream
     assert "| Setting | Experiment | Seeds |" in text
 
 
-def test_growth_table_shows_the_silenced_accuracy_only_where_every_seed_has_it(tmp_path):
+def test_growth_table_shows_the_silenced_accuracy_where_every_seed_measured_it(tmp_path):
     results = tmp_path / "results"
+    absent = object()   # a run that finished before the metric existed
     for strategy, silenced in (("sparsegrow_strict", (0.84, 0.86)),
-                               ("sparsegrow_strict_more_units", (0.84, None)),
+                               ("sparsegrow_strict_more_units", (0.84, absent)),
                                ("sparsegrow_strict_no_growth", (None, None))):
         for seed, value in enumerate(silenced):
             run = results / "growth_permuted_mnist_20" / strategy / f"seed{seed}"
             run.mkdir(parents=True)
-            (run / "metrics.json").write_text(json.dumps(
-                {"acc": 0.8, "bwt": -0.1, "la": 0.9, "params_end": 10,
-                 "later_units_silenced": None if value is None else
-                 {"acc": value, "final_row": [value]}}))
+            metrics = {"acc": 0.8, "bwt": -0.1, "la": 0.9, "params_end": 10}
+            if value is not absent:
+                metrics["later_units_silenced"] = (None if value is None else
+                                                   {"acc": value, "final_row": [value]})
+            (run / "metrics.json").write_text(json.dumps(metrics))
             (run / "timeline.csv").write_text("experience,params\n0,10\n")
     text = build_report(results, tmp_path / "RESULTS.md")
     row = "| growth_permuted_mnist_20 | 2 | 80.00 ± 0.00 | -10.00 ± 0.00 | 90.00 ± 0.00 | "
     assert f"| PMNIST 20, MLP 2×50, strict protection: SparseGrow {row}85.00 ± 1.41 | " in text
-    assert f"(energy 0.97, max_ratio 0.5; best on validation) {row}– | " in text
+    assert f"(energy 0.97, max_ratio 0.5; best on validation) {row}not measured | " in text
     assert f"| … same plugin, growth: false {row}– | " in text
 
 
