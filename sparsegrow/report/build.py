@@ -172,10 +172,13 @@ def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[
         for key in ("acc", "bwt", "la", "params_end"):
             values[key].append(metrics[key])
         values["params_mean"].append(sum(params) / len(params))
-        # None: nothing grew after an experience; absent: run finished before the metric existed
-        if "later_units_silenced" in metrics:
-            silenced = metrics["later_units_silenced"]
-            values["silenced"].append(None if silenced is None else silenced["acc"])
+        # None: nothing grew after an experience; absent from a run that grew: it finished
+        # before the metric existed
+        silenced = metrics.get("later_units_silenced")
+        if silenced is not None:
+            values["silenced"].append(silenced["acc"])
+        elif "later_units_silenced" in metrics or not metrics.get("n_growth_events", 1):
+            values["silenced"].append(None)
         values["seeds"].append(run.name)
     return values
 

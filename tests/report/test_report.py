@@ -145,11 +145,12 @@ def test_growth_table_shows_the_silenced_accuracy_where_every_seed_measured_it(t
     absent = object()   # a run that finished before the metric existed
     for strategy, silenced in (("sparsegrow_strict", (0.84, 0.86)),
                                ("sparsegrow_strict_more_units", (0.84, absent)),
-                               ("sparsegrow_strict_no_growth", (None, None))):
+                               ("sparsegrow_strict_no_growth", (None, absent))):
         for seed, value in enumerate(silenced):
             run = results / "growth_permuted_mnist_20" / strategy / f"seed{seed}"
             run.mkdir(parents=True)
-            metrics = {"acc": 0.8, "bwt": -0.1, "la": 0.9, "params_end": 10}
+            metrics = {"acc": 0.8, "bwt": -0.1, "la": 0.9, "params_end": 10,
+                       "n_growth_events": 0 if "no_growth" in strategy else 19}
             if value is not absent:
                 metrics["later_units_silenced"] = (None if value is None else
                                                    {"acc": value, "final_row": [value]})
