@@ -144,6 +144,8 @@ SECTIONS = [
           "sparsegrow_strict_no_growth"),
          ("… fixed model of SparseGrow's final width (207, 156), growth: false",
           "growth_permuted_mnist_50_final_width", "sparsegrow_strict_no_growth"),
+         ("… fixed model of SparseGrow's mean parameter count (130, 98), growth: false",
+          "growth_permuted_mnist_50_mean_params", "sparsegrow_strict_no_growth"),
          ("Split MNIST 5 + Replay 500, small CNN: Replay + SparseGrow (defaults)",
           "split_mnist_5_replay_cnn", "replay_sparsegrow_defaults"),
          ("… convolutions grown by the exact count (conv_multiple 1)",
