@@ -27,6 +27,7 @@ from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm
 from sparsegrow.protection.importance import SCORES, importance_scores
 from sparsegrow.protection.classes import is_class_incremental, output_layer, seen_rows
 from sparsegrow.protection.masks import ParamLocks
+from sparsegrow.protection.quiet import quiet_offsets
 from sparsegrow.protection.subspace import SubspaceMemory
 
 GATINGS = ("mask", "subspace", "both")
@@ -74,6 +75,11 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         complement of the old inputs' subspace during training, in every gating mode (with
         ``mask`` a subspace memory is kept for that alone), so that new units stay silent on
         old inputs and their outgoing weights cannot move old predictions.
+    :param quiet_margin: with ``isolate_growth``, also lower each new unit's threshold by this
+        many standard deviations of its response on the current experience's recent inputs
+        (after turning it to respond positively on average), so that the part of old inputs
+        its isolation does not reach stays below it (:mod:`sparsegrow.protection.quiet`;
+        0 = off; for ReLU-like activations, and only on layers with a bias).
     :param head: subspace protection of the output layer: ``all`` rows, the rows of classes
         ``seen`` so far (a row joins once its class has been trained), ``none``, or ``auto``:
         ``seen`` until an experience brings classes not seen before, ``none`` from then on (a
@@ -92,7 +98,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
                  gate_topk: float = 1.0, gating: str = "mask", energy: float | dict | None = None,
                  project_every: int | None = None, importance_batches: int = 4,
-                 isolate_growth: bool = False, head: str = "auto",
+                 isolate_growth: bool = False, quiet_margin: float = 0.0, head: str = "auto",
                  growable_energy: float | None = None, batchnorm: str = "free"):
         super().__init__()
         choice("importance", importance, SCORES)
@@ -118,6 +124,12 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         except ValueError as err:
             raise ConfigError(str(err)) from None
         self.isolate_growth = bool(isolate_growth)
+        if not isinstance(quiet_margin, (int, float)) or quiet_margin < 0:
+            raise ConfigError(f"quiet_margin must be a number ≥ 0, got {quiet_margin!r}")
+        if quiet_margin > 0 and not self.isolate_growth:
+            raise ConfigError("quiet_margin lowers the thresholds of isolated new units: it "
+                              "needs isolate_growth: true")
+        self.quiet_margin = float(quiet_margin)
         self.growable_energy = (None if growable_energy is None
                                 else fraction("growable_energy", growable_energy))
         choice("head", head, HEAD_PROTECTION)
@@ -225,6 +237,43 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                     self.subspace.anchors[layer][width:] = 0
             self._project(strategy, grown)
             self.locks.restore_(params)
+            if self.quiet_margin > 0:
+                self._quiet(strategy, grown)
+
+    @torch.no_grad()
+    def _quiet(self, strategy, grown: dict[str, int]) -> None:
+        """Turn the units growth just added to respond positively to the recent inputs and
+        lower their thresholds (:func:`quiet_offsets`); their outgoing weights are still zero,
+        so the function does not change. The new rows are re-anchored, so the projection keeps
+        the lowered threshold on old inputs."""
+        model = strategy.model
+        layers = {n: model.get_submodule(n) for n in grown}
+        layers = {n: m for n, m in layers.items() if m.bias is not None}
+        responses: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+
+        def record(module, args, out, name):
+            new = out[..., grown[name]:] if isinstance(module, torch.nn.Linear) \
+                else out[:, grown[name]:].transpose(0, 1).flatten(1).T
+            responses[name].append(new.reshape(-1, new.shape[-1]))
+
+        hooks = [m.register_forward_hook(lambda mod, a, o, n=n: record(mod, a, o, n))
+                 for n, m in layers.items()]
+        inputs = [x for x, _ in self._batches.get()] or [strategy.mb_x]
+        was_training = model.training
+        model.eval()
+        try:
+            for x in inputs:
+                model(x)
+        finally:
+            model.train(was_training)
+            for h in hooks:
+                h.remove()
+        for name, module in layers.items():
+            start = grown[name]
+            sign, offset = quiet_offsets(torch.cat(responses[name]), self.quiet_margin)
+            module.weight[start:] *= sign.view(-1, *[1] * (module.weight.dim() - 1))
+            module.bias[start:] = module.bias[start:] * sign + offset
+            self.subspace.anchor_rows(model, name, start)
 
     def set_growable(self, layers) -> None:
         """Give ``layers`` (consumers of expandable pairs) the ``growable_energy``; layers that

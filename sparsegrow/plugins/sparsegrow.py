@@ -62,6 +62,9 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param isolate_growth: keep new units' incoming weights orthogonal to the old inputs during
         training, in every gating mode (see :class:`FreezingPlugin`); ``None``: on, except with
         ``init="net2wider"``, whose copies of existing units cannot be orthogonal to old inputs.
+    :param quiet_margin: lower new units' thresholds by this many standard deviations of
+        their response on the current data, so they stay quiet on old inputs (needs
+        ``isolate_growth``; 0 = off; see :class:`FreezingPlugin`).
     :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
         ``none`` (see :class:`FreezingPlugin`).
     :param batchnorm: BatchNorm treatment under protection: ``free``, ``freeze`` or
@@ -84,6 +87,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
                  subspace_energy: float | dict | None = None, project_every: int | None = None,
                  min_free: float = 0.0, isolate_growth: bool | None = None,
+                 quiet_margin: float = 0.0,
                  head: str = "auto", growable_energy: float | None = None, layers="auto",
                  growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0,
                  batchnorm: str = "free"):
@@ -111,6 +115,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                                        energy=subspace_energy, project_every=project_every,
                                        importance_batches=batches,
                                        isolate_growth=isolate_growth and growth,
+                                       quiet_margin=quiet_margin if growth else 0.0,
                                        head=head, growable_energy=growable_energy,
                                        batchnorm=batchnorm,
                                        ) if freezing else None

@@ -313,6 +313,14 @@ class SubspaceMemory:
         for name, basis in self.bases.items():
             self.anchors[name] = _response(layers[name], basis)
 
+    @torch.no_grad()
+    def anchor_rows(self, model: nn.Module, name: str, start: int) -> None:
+        """Set the anchor of layer ``name``'s output rows from ``start`` on to their current
+        response (an ungrouped layer; nothing if it has no basis)."""
+        if name in self.bases and self.bases[name].dim() == 2:
+            module = self.layers(model)[name]
+            self.anchors[name][start:] = _response(module, self.bases[name])[start:]
+
     def sync(self, model: nn.Module) -> list[str]:
         """Follow layers that grew: pad input bases with zero rows, recompute anchors.
 

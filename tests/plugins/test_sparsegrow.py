@@ -338,3 +338,67 @@ def test_growable_energy_applies_to_the_layers_growth_can_widen(growth):
     # '1' reads the data (no producer can widen its input); '3' and the head '5' are consumers
     # of expandable pairs; the head's own entry wins. The growth: false ablation protects alike.
     assert [memory.energy_of(n) for n in ("1", "3", "5")] == [0.8, 0.99, 0.7]
+
+
+def _first_growth(quiet_margin):
+    """The model's output on a fixed batch just before and after the first growth event, the
+    grown first layer's new rows and bias right after it, and the plugin."""
+    torch.manual_seed(0)
+    stream = synthetic_stream(n_experiences=2)
+    model = mlp()
+    sg = SparseGrowPlugin(min_units=3, max_ratio=0.0, init_density=1.0,
+                          quiet_margin=quiet_margin)
+    strategy = _sgd_strategy(sg, stream, model)
+    x = torch.randn(8, *stream.train_stream[0].dataset[0][0].shape,
+                    generator=torch.Generator().manual_seed(5))
+    seen = {}
+    grow = sg.growth.grow
+
+    def watched(strat):
+        if "rows" not in seen:
+            sg.freezing.prepare_growth(strat)   # the pending restore, which grow() does first
+            with torch.no_grad():
+                seen["before"] = model.eval()(x)
+        event = grow(strat)
+        if "rows" not in seen:
+            with torch.no_grad():
+                seen["after"] = model.eval()(x)
+            seen["rows"] = model[1].weight[16:].detach().clone()
+            seen["bias"] = model[1].bias[16:].detach().clone()
+            seen["inputs"] = [b[0] for b in sg.freezing._batches.get()]
+        model.train()
+        return event
+
+    sg.growth.grow = watched
+    for exp in stream.train_stream:
+        strategy.train(exp)
+    return seen, sg, model
+
+
+def test_quiet_new_units_are_turned_and_lowered_without_changing_the_function():
+    plain, _, _ = _first_growth(0.0)
+    quiet, sg, model = _first_growth(1.0)
+    # function preserved (up to the rounding of wider matrix products)
+    assert torch.allclose(quiet["before"], quiet["after"], atol=1e-5)
+    assert torch.equal(quiet["before"], plain["before"])       # same run up to the growth
+    # each new unit is the plain one or its negation, with its threshold one std lower
+    flat = torch.cat([x.flatten(1) for x in quiet["inputs"]])
+    plain_z = flat @ plain["rows"].T + plain["bias"]
+    sign = torch.where(plain_z.mean(0) < 0, -1.0, 1.0)
+    assert torch.allclose(quiet["rows"], plain["rows"] * sign[:, None])
+    assert torch.allclose(quiet["bias"], plain["bias"] * sign - plain_z.std(0, unbiased=False),
+                          atol=1e-6)
+    z = flat @ quiet["rows"].T + quiet["bias"]
+    assert (z > 0).float().mean() < (plain_z * sign > 0).float().mean()   # quieter
+    # the projection keeps the lowered threshold on old inputs: rows' response = anchor
+    subspace = sg.freezing.subspace
+    layer = model[1]
+    response = torch.cat([layer.weight, layer.bias[:, None]], 1).detach() @ subspace.bases["1"]
+    assert torch.allclose(response, subspace.anchors["1"], atol=1e-5)
+
+
+def test_quiet_margin_needs_isolated_new_units():
+    with pytest.raises(ConfigError, match="needs isolate_growth: true"):
+        SparseGrowPlugin(quiet_margin=1.0, isolate_growth=False)
+    with pytest.raises(ConfigError, match="quiet_margin must be a number ≥ 0"):
+        SparseGrowPlugin(quiet_margin=-1.0)
