@@ -135,6 +135,8 @@ SECTIONS = [
           "growth_permuted_mnist_20_more_units_final_width", "sparsegrow_strict_no_growth"),
          ("… new units not isolated (isolate_growth: false)", "growth_permuted_mnist_20",
           "sparsegrow_strict_no_isolation"),
+         ("… new units quiet on old inputs (quiet_margin 1.0; best on validation, PMNIST 50)",
+          "growth_permuted_mnist_20", "sparsegrow_strict_quiet"),
          ("… SparseGrow with the default protection (0.9 everywhere)",
           "growth_permuted_mnist_20", "sparsegrow"),
          ("… same, growth: false", "growth_permuted_mnist_20", "sparsegrow_no_growth"),
@@ -142,6 +144,8 @@ SECTIONS = [
           "sparsegrow_strict"),
          ("… same plugin, growth: false", "growth_permuted_mnist_50",
           "sparsegrow_strict_no_growth"),
+         ("… new units quiet on old inputs (quiet_margin 1.0; best on validation)",
+          "growth_permuted_mnist_50", "sparsegrow_strict_quiet"),
          ("… fixed model of SparseGrow's final width (207, 156), growth: false",
           "growth_permuted_mnist_50_final_width", "sparsegrow_strict_no_growth"),
          ("… fixed model of SparseGrow's mean parameter count (130, 98), growth: false",
@@ -186,13 +190,16 @@ SECTIONS = [
         "Each experiment's command: `sparsegrow run "
         "experiments/<experiment>.yaml`."),
     Table("7a. Validation search of growth (validation split, one seed)",
-          ["tune_growth_permuted_mnist_20", "tune_growth_split_mnist_5_replay_cnn",
+          ["tune_growth_permuted_mnist_20", "tune_growth_permuted_mnist_50",
+           "tune_growth_split_mnist_5_replay_cnn",
            "tune_growth_rotated_mnist_cnn", "tune_gift_masks_permuted_mnist_10"],
           ["acc", "bwt", "la", "param_overhead", "train_time_s"],
           "Where growth can earn its place and which of its knobs matter. Permuted MNIST 20, "
           "MLP 2×50: how much room growth gives back (min_free, more units per event), when "
           "(grow_at), how new units start (dense init), a stricter first layer, and one "
-          "producer grown alone (which layer's new units carry growth's gain and forgetting). Narrow "
+          "producer grown alone (which layer's new units carry growth's gain and forgetting). "
+          "Permuted MNIST 50, MLP 2×50, strict protection: how far below their response on "
+          "the current data new units' thresholds go (quiet_margin; 1.0 went to table 7). Narrow "
           "small CNN (4/8 channels): class-incremental Split MNIST 5 with Replay 500, and "
           "domain-incremental Rotated MNIST 10 (5,000 images per experience). Mask gating on "
           "Permuted MNIST 10, MLP 2×400: the paper's remedies (on-data, sparse, late) and the "
