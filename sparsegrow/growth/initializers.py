@@ -68,7 +68,8 @@ def growth_size(singular_values: torch.Tensor, *, energy: float, min_units: int 
         k = 0
     else:
         reached = torch.cumsum(power, 0) >= energy * total * (1 - 1e-12)
-        k = int(torch.nonzero(reached)[0]) + 1
+        # rounding can leave the last partial sum a hair under the target: all directions
+        k = int(torch.nonzero(reached)[0]) + 1 if reached.any() else int((power > 0).sum())
     cap = max(min_units, math.floor(max_ratio * width))
     return aligned(width, min(max(k, min_units), cap), multiple=multiple, cap=cap,
                    low=min(min_units, cap))
