@@ -28,7 +28,7 @@ from sparsegrow.protection.importance import SCORES, importance_scores
 from sparsegrow.protection.classes import is_class_incremental, output_layer, seen_rows
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.quiet import quiet_offsets
-from sparsegrow.protection.subspace import SubspaceMemory
+from sparsegrow.protection.subspace import SubspaceMemory, eval_passes
 
 GATINGS = ("mask", "subspace", "both")
 HEAD_PROTECTION = ("auto", "all", "seen", "none")
@@ -258,16 +258,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
         hooks = [m.register_forward_hook(lambda mod, a, o, n=n: record(mod, a, o, n))
                  for n, m in layers.items()]
-        inputs = [x for x, _ in self._batches.get()] or [strategy.mb_x]
-        was_training = model.training
-        model.eval()
-        try:
-            for x in inputs:
-                model(x)
-        finally:
-            model.train(was_training)
-            for h in hooks:
-                h.remove()
+        eval_passes(model, [x for x, _ in self._batches.get()] or [strategy.mb_x], hooks)
         for name, module in layers.items():
             start = grown[name]
             sign, offset = quiet_offsets(torch.cat(responses[name]), self.quiet_margin)

@@ -79,6 +79,21 @@ def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) 
     return torch.cat([old, new], 1).to(acts.dtype)
 
 
+@torch.no_grad()
+def eval_passes(model: nn.Module, inputs, hooks) -> None:
+    """Run ``model`` in eval mode on each of ``inputs`` (for what ``hooks`` record), then
+    restore its mode and remove the hooks."""
+    was_training = model.training
+    model.eval()
+    try:
+        for x in inputs:
+            model(x)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+
+
 def check_energy(energy):
     """``energy`` if it is a fraction in [0, 1] or a {layer: fraction} dict, else a ValueError."""
     values = energy.values() if isinstance(energy, dict) else [energy]
@@ -254,15 +269,7 @@ class SubspaceMemory:
         hooks = [m.register_forward_pre_hook(
             lambda mod, args, n=n: seen[n].append(args[0].detach()))
             for n, m in layers.items()]
-        was_training = model.training
-        model.eval()
-        try:
-            for x in inputs:
-                model(x)
-        finally:
-            model.train(was_training)
-            for h in hooks:
-                h.remove()
+        eval_passes(model, inputs, hooks)
         self.sync(model)
         generator = torch.Generator().manual_seed(len(self.bases))
         for name, chunks in seen.items():
