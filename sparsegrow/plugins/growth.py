@@ -23,6 +23,7 @@ from avalanche.core import SupervisedPlugin
 
 from sparsegrow.errors import ConfigError
 from sparsegrow.growth import INITIALIZERS, Grower, count_parameters
+from sparsegrow.growth.birth_gate import BirthGate
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.plugins.compat import check_plugins, follow_growth
@@ -61,6 +62,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     :param min_free: with subspace protection, also grow each producer enough that its
         consumer keeps at least this fraction of its input dimensions unprotected (0 = off):
         growth then appears where protection has used up the room (:mod:`..protection.room`).
+    :param birth_gate: at evaluation, judge each input's experience by the nearest mean input of
+        the experiences trained so far and silence the units grown after it
+        (:mod:`sparsegrow.growth.birth_gate`; no task label is used).
     :param growth_batches: number of last training minibatches used by data-driven growth.
     :param seed: seed of the random parts of initialisation (the global RNG is not used).
     """
@@ -70,7 +74,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def __init__(self, *, op: str = "widen", init: str = "on_data", grow_at: float = 0.75,
                  units: int | None = None, energy: float = 0.9, max_ratio: float = 0.25,
                  min_units: int = 0, conv_multiple: int = 8, init_density: float = 1.0,
-                 layers="auto", min_free: float = 0.0, growth_batches: int = 4, seed: int = 0):
+                 layers="auto", min_free: float = 0.0, birth_gate: bool = False,
+                 growth_batches: int = 4, seed: int = 0):
         super().__init__()
         choice("op", op, tuple(OPS))
         choice(f"init for op '{op}'", init, OPS[op])
@@ -114,6 +119,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._iteration = 0
         self._grow_iteration = -1
         self._auto_layers: list[str] | None = None
+        self.gate = BirthGate() if birth_gate else None
 
     # -- helpers ---------------------------------------------------------------------------
     def _grower_for(self, strategy) -> Grower:
@@ -243,6 +249,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                                     if isinstance(p, FreezingPlugin)), None)
 
     def before_training_exp(self, strategy, **kwargs):
+        if self.gate is not None:   # training sees every unit; the gate is for evaluation
+            self.gate.detach()
         self._batches.clear()
         self._iteration = 0
         total = len(strategy.dataloader) * strategy.train_epochs
@@ -266,13 +274,24 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
 
     def after_training_exp(self, strategy, **kwargs):
         self._experiences += 1
+        if self.gate is not None:
+            grower = self._grower_for(strategy)
+            prototype = mean_input(strategy.experience.dataset, device=strategy.device,
+                                   seed=self.seed + self._experiences)
+            self.gate.record(prototype, grower.widths(), grower.pairs)
+            self.gate.attach(strategy.model)
         self._batches.clear()
+
+    def before_eval(self, strategy, **kwargs):
+        if self.gate is not None:   # after a resume the gate's hooks are not on the model yet
+            self.gate.attach(strategy.model)
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"history": list(self.history), "timings": dict(self.timings),
                 "experiences": self._experiences, "pins": self._pins.state_dict(),
-                "auto_layers": self._auto_layers}
+                "auto_layers": self._auto_layers,
+                "gate": self.gate.state_dict() if self.gate is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         self.history = list(state["history"])
@@ -280,4 +299,26 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._experiences = state["experiences"]
         self._pins.load_state_dict(state["pins"])
         self._auto_layers = state["auto_layers"]
+        if self.gate is not None:
+            self.gate.load_state_dict(state["gate"])
         self._grower = None
+
+
+PROTOTYPE_SAMPLES = 2048   # the mean of 2048 inputs is close enough to the whole experience's
+
+
+def mean_input(dataset, *, device, seed: int, samples: int = PROTOTYPE_SAMPLES) -> torch.Tensor:
+    """Mean flattened input of up to ``samples`` random items of ``dataset`` (with its eval
+    transforms when it has them), for the birth gate's prototype of one experience."""
+    if hasattr(dataset, "eval"):
+        dataset = dataset.eval()
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(dataset), generator=generator)
+    subset = torch.utils.data.Subset(dataset, order[:samples].tolist())
+    total, count = None, 0
+    # its own generator: a loader draws a seed, and the global RNG must not see the gate
+    for x, *_ in torch.utils.data.DataLoader(subset, batch_size=512, generator=generator):
+        x = x.to(device).flatten(1).float()
+        total = x.sum(0) if total is None else total + x.sum(0)
+        count += len(x)
+    return total / count

@@ -16,7 +16,7 @@ from sparsegrow.growth import Grower
 from sparsegrow.plugins.freezing import FreezingPlugin
 from sparsegrow.plugins.growth import GrowthPlugin
 
-_CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration",
+_CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration", "before_eval",
               "before_update", "after_update", "after_training_iteration")
 
 
@@ -65,6 +65,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param quiet_margin: lower new units' thresholds by this many standard deviations of
         their response on the current data, so they stay quiet on old inputs (needs
         ``isolate_growth``; 0 = off; see :class:`FreezingPlugin`).
+    :param birth_gate: at evaluation, silence for each input the units grown after the
+        experience whose mean input is nearest to it (see :class:`GrowthPlugin`).
     :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
         ``none`` (see :class:`FreezingPlugin`).
     :param batchnorm: BatchNorm treatment under protection: ``free``, ``freeze`` or
@@ -87,7 +89,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  freeze_ratio: float = 0.3, gate_topk: float = 1.0, gating: str = "subspace",
                  subspace_energy: float | dict | None = None, project_every: int | None = None,
                  min_free: float = 0.0, isolate_growth: bool | None = None,
-                 quiet_margin: float = 0.0,
+                 quiet_margin: float = 0.0, birth_gate: bool = False,
                  head: str = "auto", growable_energy: float | None = None, layers="auto",
                  growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0,
                  batchnorm: str = "free"):
@@ -108,7 +110,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         self.growth = GrowthPlugin(op="widen", init=init, grow_at=grow_at, units=units,
                                    energy=energy, max_ratio=max_ratio, min_units=min_units,
                                    conv_multiple=conv_multiple, init_density=init_density,
-                                   layers=layers, min_free=min_free,
+                                   layers=layers, min_free=min_free, birth_gate=birth_gate,
                                    growth_batches=batches, seed=seed) if growth else None
         self.freezing = FreezingPlugin(importance=importance, freeze_ratio=freeze_ratio,
                                        gate_topk=gate_topk, gating=gating,

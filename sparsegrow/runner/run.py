@@ -26,6 +26,7 @@ from tqdm import tqdm
 from sparsegrow.config import Plan
 from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters, later_units_silenced
+from sparsegrow.growth.birth_gate import nearest_prototype
 from sparsegrow.errors import ConfigError, DivergenceError, GrowthError
 from sparsegrow.runner import checkpoint, metrics
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
@@ -179,6 +180,24 @@ def _later_units_silenced_row(model, bench, timeline: list[dict], *, batch_size:
                                      device=device))
     finally:
         model.train(was_training)
+    return row
+
+
+@torch.no_grad()
+def _birth_gate_routing(plugins, bench, *, batch_size: int, device) -> list[float] | None:
+    """For each test experience, the fraction of its inputs the birth gate judges to be of
+    that experience (:mod:`sparsegrow.growth.birth_gate`); None without a gate."""
+    gate = next((g.gate for g in growth_parts(plugins) if g.gate is not None), None)
+    if gate is None or not gate.prototypes:
+        return None
+    prototypes = torch.stack(gate.prototypes).to(device)
+    row = []
+    for k, experience in enumerate(bench.test_stream):
+        hits = total = 0
+        for x, *_ in torch.utils.data.DataLoader(experience.dataset, batch_size=batch_size):
+            hits += int((nearest_prototype(x.to(device), prototypes) == k).sum())
+            total += len(x)
+        row.append(hits / total)
     return row
 
 
@@ -348,6 +367,11 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                                              batch_size=training.eval_batch_size, device=device)
         result["later_units_silenced"] = None if silenced is None else {
             "acc": sum(silenced) / len(silenced), "final_row": silenced}
+        routing = _birth_gate_routing(plugins, bench, batch_size=training.eval_batch_size,
+                                      device=device)
+        if routing is not None:
+            result["birth_gate_routing"] = {"acc": sum(routing) / len(routing),
+                                            "per_experience": routing}
     if wb is not None:
         wb.finish(summary=result)
         result["wandb"] = state["wandb"]

@@ -9,7 +9,8 @@ from avalanche.training.plugins import EWCPlugin, LwFPlugin, ReplayPlugin
 
 from plugin_streams import mlp, quiet_evaluator, synthetic_stream
 from sparsegrow.errors import ConfigError
-from sparsegrow.growth import count_parameters
+from sparsegrow.growth import count_parameters, later_units_silenced
+from sparsegrow.growth.birth_gate import nearest_prototype
 from sparsegrow.plugins import GIFtMetric, SparseGrowPlugin
 
 
@@ -402,3 +403,49 @@ def test_quiet_margin_needs_isolated_new_units():
         SparseGrowPlugin(quiet_margin=1.0, isolate_growth=False)
     with pytest.raises(ConfigError, match="quiet_margin must be a number ≥ 0"):
         SparseGrowPlugin(quiet_margin=-1.0)
+
+
+def _gated_run(birth_gate, stream):
+    torch.manual_seed(0)
+    model = mlp()
+    sg = SparseGrowPlugin(min_units=2, birth_gate=birth_gate, project_every=3)
+    strategy = _strategy(model, [sg])
+    for experience in stream.train_stream:
+        strategy.train(experience)
+    return model, sg, strategy
+
+
+def test_birth_gate_records_each_experience_and_leaves_training_alone():
+    stream = synthetic_stream(n_experiences=3)
+    plain, _, _ = _gated_run(False, stream)
+    model, sg, strategy = _gated_run(True, stream)
+    for (n, a), (_, b) in zip(plain.named_parameters(), model.named_parameters()):
+        assert torch.equal(a, b), n
+    gate = sg.growth.gate
+    for k, experience in enumerate(stream.train_stream):
+        inputs = torch.stack([x for x, *_ in experience.dataset.eval()]).flatten(1)
+        assert torch.allclose(gate.prototypes[k], inputs.mean(0), atol=1e-5)
+    assert gate.widths[1:] == [e["widths"] for e in sg.growth.history]
+    assert gate.widths[0]["1"] == 16 and gate.widths[2]["1"] > gate.widths[1]["1"] > 16
+
+
+def test_birth_gate_silences_later_units_on_inputs_of_earlier_experiences_at_evaluation():
+    stream = synthetic_stream(n_experiences=3)
+    model, sg, strategy = _gated_run(True, stream)
+    gate, pairs = sg.growth.gate, sg.growth._grower.pairs
+    x = torch.stack([x for x, *_ in stream.test_stream[0].dataset])
+    judged = nearest_prototype(x, torch.stack(gate.prototypes))
+    model.eval()
+    with torch.no_grad():
+        gated = model(x)
+        gate.detach()
+        plain = model(x)
+        for k in range(3):
+            with later_units_silenced(model, pairs, gate.widths[k]):
+                at_k = model(x)
+            rows = judged == k
+            assert torch.allclose(gated[rows], at_k[rows], atol=1e-6)
+    assert (judged == 0).float().mean() > 0.9
+    assert (gated - plain).abs().max() > 1e-4
+    strategy.eval(stream.test_stream[:1])   # a resumed run: evaluation puts the hooks back
+    assert gate.attached

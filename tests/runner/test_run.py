@@ -66,6 +66,25 @@ def test_tiny_run_writes_every_file(make_experiment, capsys):
     assert naive["later_units_silenced"] is None
 
 
+def test_birth_gate_routing_is_recorded_and_gates_the_final_row(make_experiment):
+    plan = load_experiment(make_experiment(strategies=["sparsegrow"]),
+                           ["strategy.plugins.sparsegrow.birth_gate=true"])
+    folder, _ = run_one(plan, "sparsegrow,sparsegrow.birth_gate=true", 0)
+    result = json.loads((folder / "metrics.json").read_text())
+    routing = result["birth_gate_routing"]["per_experience"]
+    assert len(routing) == 3 and all(0 <= r <= 1 for r in routing)
+    assert result["birth_gate_routing"]["acc"] == pytest.approx(sum(routing) / 3)
+    with open(folder / "accuracy_matrix.csv") as f:
+        final = [float(v) for v in list(csv.reader(f))[-1][1:]]
+    # an experience whose every input is judged its own is evaluated with exactly the units
+    # that existed when it was learned: the gated row is the silenced row there
+    for got, silenced, judged in zip(final, result["later_units_silenced"]["final_row"],
+                                     routing):
+        if judged == 1.0:
+            assert got == pytest.approx(silenced, abs=1e-12)
+    assert routing.count(1.0) >= 2
+
+
 def test_timeline_records_frozen_fraction_per_parameter(make_experiment):
     plan = load_experiment(make_experiment(strategies=["sparsegrow"]),
                            ["strategy.plugins.sparsegrow.gating=mask"])

@@ -1,0 +1,103 @@
+"""Birth gating: at evaluation, each input reaches only the units that existed when data like it
+was learned.
+
+Units grown during experience k were fit to experience k's data; on inputs of earlier
+experiences they can only interfere, and under protection that interference is most of what
+growth costs in forgetting (RESULTS.md table 7, "later units silenced"). The gate keeps one
+prototype per experience, the mean of its training inputs, judges each evaluated input by its
+nearest prototype (Euclidean distance on the flattened input, as Active Dendrites networks infer
+their context) and silences, for that input, every unit born after the judged experience. No
+task label is used: this is task-agnostic inference of *which units to trust*, something a
+fixed-width network has no use for, because all its units are equally old.
+
+The gate is plain PyTorch (no Avalanche); :class:`sparsegrow.plugins.GrowthPlugin` records an
+experience after training on it and arms the gate for evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import torch
+import torch.nn as nn
+
+from sparsegrow.errors import GrowthError
+from sparsegrow.growth.graph import ExpandablePair
+from sparsegrow.growth.silence import silence_hook
+
+
+def nearest_prototype(x: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest row of ``prototypes`` (Euclidean) for each flattened sample of x."""
+    flat = x.flatten(1).to(prototypes.dtype)
+    return torch.cdist(flat, prototypes).argmin(dim=1)
+
+
+class BirthGate:
+    """Per-input silencing of units born after the experience an input resembles.
+
+    After each experience, :meth:`record` stores the experience's prototype and the producers'
+    widths at its end; :meth:`attach` hooks the model so that, in eval mode, the units of each
+    producer beyond its width at the judged experience reach the consumer as zeros. In train mode
+    the hooks pass everything through.
+    """
+
+    def __init__(self):
+        self.prototypes: list[torch.Tensor] = []    # one flattened mean input per experience
+        self.widths: list[dict[str, int]] = []      # producer widths at each experience's end
+        self.pairs: list[ExpandablePair] = []
+        self._hooks: list = []
+        self._judged: torch.Tensor | None = None
+
+    def record(self, prototype: torch.Tensor, widths: dict[str, int],
+               pairs: list[ExpandablePair]) -> None:
+        """Add the experience just trained: its mean input and the widths at its end."""
+        self.prototypes.append(prototype.detach().flatten().float().cpu())
+        self.widths.append(dict(widths))
+        self.pairs = list(pairs)
+
+    @property
+    def attached(self) -> bool:
+        return bool(self._hooks)
+
+    def attach(self, model: nn.Module) -> None:
+        """Hook ``model`` (idempotent); does nothing before the first :meth:`record`."""
+        if self.attached or not self.prototypes:
+            return
+        device = next(model.parameters()).device
+        prototypes = torch.stack(self.prototypes).to(device)
+
+        def judge(module, args):
+            self._judged = None if module.training else nearest_prototype(args[0], prototypes)
+
+        self._hooks.append(model.register_forward_pre_hook(judge))
+        for pair in self.pairs:
+            limits = torch.tensor([w.get(pair.producer, 0) for w in self.widths], device=device)
+            self._hooks.append(silence_hook(model.get_submodule(pair.consumer), pair,
+                                            self._limit(pair.consumer, limits)))
+
+    def _limit(self, consumer: str, limits: torch.Tensor):
+        def units(x):
+            if self._judged is None:
+                return None
+            if len(x) != len(self._judged):
+                raise GrowthError(f"birth gating: layer {consumer!r} sees {len(x)} samples "
+                                  f"where the model's input had {len(self._judged)}; the gate "
+                                  f"needs the batch dimension to stay first and whole")
+            return limits[self._judged]
+        return units
+
+    def detach(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        self._judged = None
+
+    def state_dict(self) -> dict:
+        return {"prototypes": list(self.prototypes), "widths": list(self.widths),
+                "pairs": [asdict(p) for p in self.pairs]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.detach()
+        self.prototypes = list(state["prototypes"])
+        self.widths = list(state["widths"])
+        self.pairs = [ExpandablePair(**p) for p in state["pairs"]]
