@@ -163,7 +163,7 @@ def _gift_in_train_time(experiment_dir: Path) -> list[str]:
 def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[float]]:
     """Per metric, one value per finished seed of ``strategy`` in ``experiment``."""
     values: dict[str, list] = {k: [] for k in ("acc", "bwt", "la", "params_end", "params_mean",
-                                                "silenced", "seeds")}
+                                                "silenced", "routing", "seeds")}
     for run in sorted((results / experiment / strategy).glob("seed*")):
         if not (run / "metrics.json").is_file():
             continue
@@ -179,6 +179,8 @@ def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[
             values["silenced"].append(silenced["acc"])
         elif "later_units_silenced" in metrics or not metrics.get("n_growth_events", 1):
             values["silenced"].append(None)
+        routing = metrics.get("birth_gate_routing")
+        values["routing"].append(None if routing is None else routing["acc"])
         values["seeds"].append(run.name)
     return values
 
@@ -194,16 +196,18 @@ def _silenced_cell(values: list, seeds: int) -> str:
 
 def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
     lines = [spec.note, "", "| Setting | Experiment | Seeds | ACC (%) | BWT (%) | LA (%) "
-             "| ACC, later units silenced (%) | Params (end) | Params (mean) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| ACC, later units silenced (%) | Birth gate routing (%) | Params (end) "
+             "| Params (mean) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, experiment, strategy in spec.rows:
         v = growth_row(results, experiment, strategy)
         if not v["acc"]:
-            lines.append(f"| {label} | {experiment} | 0 (not run yet) | – | – | – | – | – | – |")
+            lines.append(f"| {label} | {experiment} | 0 (not run yet) | – | – | – | – | – | – "
+                         f"| – |")
             continue
         silenced = _silenced_cell(v["silenced"], len(v["acc"]))
+        routing = "–" if None in v["routing"] else _fmt(v["routing"])
         lines.append(f"| {label} | {experiment} | {len(v['acc'])} | {_fmt(v['acc'])} | "
-                     f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {silenced} | "
+                     f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {silenced} | {routing} | "
                      f"{_fmt(v['params_end'], 1, 0)} | {_fmt(v['params_mean'], 1, 0)} |")
     return lines + [""]
 

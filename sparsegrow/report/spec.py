@@ -137,6 +137,9 @@ SECTIONS = [
           "sparsegrow_strict_no_isolation"),
          ("… new units quiet on old inputs (quiet_margin 1.0; best on validation, PMNIST 50)",
           "growth_permuted_mnist_20", "sparsegrow_strict_quiet"),
+         ("… birth gate: each input silences the units grown after its nearest experience "
+          "(best on validation, PMNIST 50)", "growth_permuted_mnist_20",
+          "sparsegrow_strict_birth_gate"),
          ("… SparseGrow with the default protection (0.9 everywhere)",
           "growth_permuted_mnist_20", "sparsegrow"),
          ("… same, growth: false", "growth_permuted_mnist_20", "sparsegrow_no_growth"),
@@ -146,6 +149,8 @@ SECTIONS = [
           "sparsegrow_strict_no_growth"),
          ("… new units quiet on old inputs (quiet_margin 1.0; best on validation)",
           "growth_permuted_mnist_50", "sparsegrow_strict_quiet"),
+         ("… birth gate: each input silences the units grown after its nearest experience "
+          "(best on validation)", "growth_permuted_mnist_50", "sparsegrow_strict_birth_gate"),
          ("… fixed model of SparseGrow's final width (207, 156), growth: false",
           "growth_permuted_mnist_50_final_width", "sparsegrow_strict_no_growth"),
          ("… fixed model of SparseGrow's mean parameter count (130, 98), growth: false",
@@ -187,6 +192,8 @@ SECTIONS = [
         "averaged; its gap to ACC is the forgetting that those units' responses to the old "
         "inputs cause, the most any way of keeping new units quiet on old inputs could win "
         "back (–: nothing grew after an experience; not measured: runs older than this measure). "
+        "Birth gate routing: the share of each experience's test inputs whose nearest mean "
+        "input is their own experience's, averaged (birth_gate runs only). "
         "Each experiment's command: `sparsegrow run "
         "experiments/<experiment>.yaml`."),
     Table("7a. Validation search of growth (validation split, one seed)",

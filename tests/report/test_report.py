@@ -145,7 +145,8 @@ def test_growth_table_shows_the_silenced_accuracy_where_every_seed_measured_it(t
     absent = object()   # a run that finished before the metric existed
     for strategy, silenced in (("sparsegrow_strict", (0.84, 0.86)),
                                ("sparsegrow_strict_more_units", (0.84, absent)),
-                               ("sparsegrow_strict_no_growth", (None, absent))):
+                               ("sparsegrow_strict_no_growth", (None, absent)),
+                               ("sparsegrow_strict_birth_gate", (0.84, 0.86))):
         for seed, value in enumerate(silenced):
             run = results / "growth_permuted_mnist_20" / strategy / f"seed{seed}"
             run.mkdir(parents=True)
@@ -154,13 +155,18 @@ def test_growth_table_shows_the_silenced_accuracy_where_every_seed_measured_it(t
             if value is not absent:
                 metrics["later_units_silenced"] = (None if value is None else
                                                    {"acc": value, "final_row": [value]})
+            if "birth_gate" in strategy:
+                metrics["birth_gate_routing"] = {"acc": 0.99 + 0.01 * seed,
+                                                 "per_experience": [0.99 + 0.01 * seed]}
             (run / "metrics.json").write_text(json.dumps(metrics))
             (run / "timeline.csv").write_text("experience,params\n0,10\n")
     text = build_report(results, tmp_path / "RESULTS.md")
     row = "| growth_permuted_mnist_20 | 2 | 80.00 ± 0.00 | -10.00 ± 0.00 | 90.00 ± 0.00 | "
-    assert f"| PMNIST 20, MLP 2×50, strict protection: SparseGrow {row}85.00 ± 1.41 | " in text
-    assert f"(energy 0.97, max_ratio 0.5; best on validation) {row}not measured | " in text
-    assert f"| … same plugin, growth: false {row}– | " in text
+    assert f"| PMNIST 20, MLP 2×50, strict protection: SparseGrow {row}85.00 ± 1.41 | – | " \
+        in text
+    assert f"(energy 0.97, max_ratio 0.5; best on validation) {row}not measured | – | " in text
+    assert f"| … same plugin, growth: false {row}– | – | " in text
+    assert f"{row}85.00 ± 1.41 | 99.50 ± 0.71 | 10 ± 0 | 10 ± 0 |" in text   # the gated row
 
 
 def _growth_run(results, experiment, strategy, seed, acc, la, params):
