@@ -86,6 +86,11 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         class-incremental stream: the head must be recalibrated between old and new classes,
         which replay does and a frozen response to old inputs forbids; see
         :mod:`sparsegrow.protection.classes`).
+    :param free_new_units: leave the units growth adds unprotected until the experience they
+        were grown in ends (subspace gating): they learn it in every input direction, the
+        first layer's included, and are protected like every other unit from then on. Sound
+        only where old inputs cannot reach them, i.e. with the growth's birth gate
+        (:class:`SparseGrowPlugin` requires it); excludes ``isolate_growth``.
     :param growable_energy: energy of the layers whose input growth can widen (the consumers
         of expandable pairs, set by :meth:`set_growable`); ``None``: as ``energy``. Growth gives
         such a layer input room back, so it can afford stricter protection than the first
@@ -98,7 +103,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
                  gate_topk: float = 1.0, gating: str = "mask", energy: float | dict | None = None,
                  project_every: int | None = None, importance_batches: int = 4,
-                 isolate_growth: bool = False, quiet_margin: float = 0.0, head: str = "auto",
+                 isolate_growth: bool = False, quiet_margin: float = 0.0,
+                 free_new_units: bool = False, head: str = "auto",
                  growable_energy: float | None = None, batchnorm: str = "free"):
         super().__init__()
         choice("importance", importance, SCORES)
@@ -130,6 +136,15 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             raise ConfigError("quiet_margin lowers the thresholds of isolated new units: it "
                               "needs isolate_growth: true")
         self.quiet_margin = float(quiet_margin)
+        if free_new_units and self.isolate_growth:
+            raise ConfigError("free_new_units leaves new units free in every input direction, "
+                              "isolate_growth keeps them orthogonal to old inputs: set "
+                              "isolate_growth: false with it")
+        if free_new_units and gating == "mask":
+            raise ConfigError("free_new_units exempts new units from subspace protection: it "
+                              "needs gating 'subspace' or 'both', not 'mask'")
+        self.free_new_units = bool(free_new_units)
+        self._experience_widths: dict[str, int] = {}   # protected layers' widths at its start
         self.growable_energy = (None if growable_energy is None
                                 else fraction("growable_energy", growable_energy))
         choice("head", head, HEAD_PROTECTION)
@@ -161,20 +176,41 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         """The output rows the subspace protection covers (None: all rows of all layers)."""
         layers = {n: m for n, m in model.named_modules() if n in self.subspace.bases}
         if self.uses_subspace:
-            policy = self.head
-            if policy == "auto":
-                policy = "none" if self._class_incremental else "seen"
-            if self._output_layer not in layers or policy == "all":
-                return None
-            rows = {n: torch.ones(m.weight.shape[0], dtype=torch.bool, device=m.weight.device)
-                    for n, m in layers.items()}
-            head = layers[self._output_layer].weight
-            rows[self._output_layer] = (seen_rows(head.shape[0], self._seen, device=head.device)
-                                if policy == "seen" else torch.zeros_like(rows[self._output_layer]))
-            return rows
+            rows = self._head_rows(layers)
+            return self._born_before(layers, rows) if self.free_new_units else rows
         # masks protect the old rows; the subspace keeps only the grown units silent
         return {n: _rows_from(layers[n], start) for n, start in self._grown_from.items()
                 if n in layers}
+
+    def _head_rows(self, layers) -> dict[str, torch.Tensor] | None:
+        """Every row of every layer, less the output rows the ``head`` policy leaves free."""
+        policy = self.head
+        if policy == "auto":
+            policy = "none" if self._class_incremental else "seen"
+        if self._output_layer not in layers or policy == "all":
+            return None
+        rows = {n: torch.ones(m.weight.shape[0], dtype=torch.bool, device=m.weight.device)
+                for n, m in layers.items()}
+        head = layers[self._output_layer].weight
+        rows[self._output_layer] = (seen_rows(head.shape[0], self._seen, device=head.device)
+                                    if policy == "seen" else
+                                    torch.zeros(head.shape[0], dtype=torch.bool, device=head.device))
+        return rows
+
+    def _born_before(self, layers, rows) -> dict[str, torch.Tensor]:
+        """``rows`` (None: all) less the units grown during the current experience."""
+        out = {}
+        for name, module in layers.items():
+            keep = (torch.ones(module.weight.shape[0], dtype=torch.bool,
+                               device=module.weight.device) if rows is None else rows.get(name))
+            if keep is None:
+                continue
+            start = self._experience_widths.get(name, keep.shape[0])
+            if start < keep.shape[0]:
+                keep = keep.clone()
+                keep[start:] = False
+            out[name] = keep
+        return out
 
     def _project(self, strategy, grown: dict[str, int] | None = None) -> None:
         """Restore the protected rows; with ``grown`` ({layer: its width before growth}) only
@@ -213,8 +249,9 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     def growth_bases(self, layers) -> dict[str, torch.Tensor]:
         """Bases of the old inputs of ``layers``, for initialising new units in their
-        orthogonal complement (empty when no bases are kept)."""
-        if not self.keeps_bases:
+        orthogonal complement (empty when no bases are kept, and for free new units, which
+        may start anywhere)."""
+        if not self.keeps_bases or self.free_new_units:
             return {}
         return {n: b for n in layers if (b := self.subspace.input_basis(n)) is not None}
 
@@ -301,6 +338,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self.subspace.sync(strategy.model)
         self.batchnorm.start(strategy.model)
         self._batches.clear()
+        self._experience_widths = {n: m.weight.shape[0] for n, m in strategy.model.named_modules()
+                                   if n in self.subspace.bases}
 
     def before_update(self, strategy, **kwargs):
         if self.locks.active or self.gate_topk < 1.0:

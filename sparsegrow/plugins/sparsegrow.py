@@ -47,7 +47,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         channels where a block fits in one event (see :class:`GrowthPlugin`); 1 = exact sizes.
     :param init: initialiser of new units (``on_data``, ``zero_out``, ``random``, ``net2wider``).
     :param init_density: fraction of each new unit's incoming weights kept (others stay zero);
-        ``None``: 0.5, or 1 (dense) with ``gating="mask"``.
+        ``None``: 0.5, or 1 (dense) with ``gating="mask"`` or ``free_new_units``.
     :param importance: ``taylor``, ``fisher`` or ``magnitude``.
     :param freeze_ratio: fraction of free entries frozen per tensor at each experience's end.
     :param gate_topk: fraction of free entries with the largest |gradient| updated per step.
@@ -67,6 +67,10 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         ``isolate_growth``; 0 = off; see :class:`FreezingPlugin`).
     :param birth_gate: at evaluation, silence for each input the units grown after the
         experience whose mean input is nearest to it (see :class:`GrowthPlugin`).
+    :param free_new_units: leave new units unprotected until the experience they were grown in
+        ends, so that they learn it in every input direction (needs ``birth_gate``, which keeps
+        old inputs away from them; ``isolate_growth`` then defaults to off; see
+        :class:`FreezingPlugin`).
     :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
         ``none`` (see :class:`FreezingPlugin`).
     :param batchnorm: BatchNorm treatment under protection: ``free``, ``freeze`` or
@@ -90,6 +94,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  subspace_energy: float | dict | None = None, project_every: int | None = None,
                  min_free: float = 0.0, isolate_growth: bool | None = None,
                  quiet_margin: float = 0.0, birth_gate: bool = False,
+                 free_new_units: bool = False,
                  head: str = "auto", growable_energy: float | None = None, layers="auto",
                  growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0,
                  batchnorm: str = "free"):
@@ -101,9 +106,14 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         if grow_at is None:
             grow_at = 0.0 if masks_only else 0.75
         if init_density is None:
-            init_density = 1.0 if masks_only else 0.5
+            # free new units are protected from their next experience on, and the sparse init's
+            # static zeros would fight that projection (the two alternate)
+            init_density = 1.0 if masks_only or free_new_units else 0.5
         if isolate_growth is None:   # copies of existing units cannot be orthogonal to old inputs
-            isolate_growth = init != "net2wider"
+            isolate_growth = init != "net2wider" and not free_new_units
+        if free_new_units and not birth_gate:
+            raise ConfigError("free_new_units leaves new units unprotected while they learn, so "
+                              "old inputs must not reach them: it needs birth_gate: true")
         if not (growth or freezing):
             raise ConfigError("SparseGrowPlugin with growth: false and freezing: false does "
                               "nothing; switch one of them on or remove the plugin")
@@ -118,6 +128,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                                        importance_batches=batches,
                                        isolate_growth=isolate_growth and growth,
                                        quiet_margin=quiet_margin if growth else 0.0,
+                                       free_new_units=free_new_units and growth,
                                        head=head, growable_energy=growable_energy,
                                        batchnorm=batchnorm,
                                        ) if freezing else None

@@ -449,3 +449,57 @@ def test_birth_gate_silences_later_units_on_inputs_of_earlier_experiences_at_eva
     assert (gated - plain).abs().max() > 1e-4
     strategy.eval(stream.test_stream[:1])   # a resumed run: evaluation puts the hooks back
     assert gate.attached
+
+
+def test_free_new_units_needs_the_birth_gate_and_excludes_isolation():
+    with pytest.raises(ConfigError, match="needs birth_gate: true"):
+        SparseGrowPlugin(free_new_units=True)
+    with pytest.raises(ConfigError, match="set isolate_growth: false with it"):
+        SparseGrowPlugin(free_new_units=True, birth_gate=True, isolate_growth=True)
+    with pytest.raises(ConfigError, match="not 'mask'"):
+        SparseGrowPlugin(free_new_units=True, birth_gate=True, gating="mask")
+    assert not SparseGrowPlugin(free_new_units=True, birth_gate=True).freezing.isolate_growth
+
+
+def _old_response(model, basis, rows):
+    """[W | b]·B of fc1's output rows ``rows`` (the protected quantity)."""
+    layer = model[1]
+    return torch.cat([layer.weight[rows], layer.bias[rows, None]], 1) @ basis
+
+
+def test_free_new_units_learn_in_old_directions_during_their_experience_only():
+    stream = synthetic_stream(n_experiences=3)
+    torch.manual_seed(0)
+    model = mlp()
+    sg = SparseGrowPlugin(min_units=2, birth_gate=True, free_new_units=True, project_every=1,
+                          grow_at=0.0)
+    strategy = _sgd_strategy(sg, stream, model)
+    strategy.train(stream.train_stream[0])
+    basis = sg.freezing.subspace.bases["1"].clone()
+    old = slice(0, 16)
+    before = _old_response(model, basis, old)
+    born = {}
+
+    class AtGrowth:   # the new rows as growth made them
+        def on_growth_start(self, strategy):
+            pass
+
+        def on_growth_end(self, strategy, event):
+            born["rows"] = model[1].weight[16:].detach().clone()
+
+    sg.growth._listeners.append(AtGrowth())
+    strategy.plugins.append(AtGrowth())   # found again by before_training
+    strategy.train(stream.train_stream[1])
+    width = model[1].weight.shape[0]
+    assert width > 16
+    # old units: their response on the old inputs' basis is restored, exactly as without growth
+    assert torch.allclose(_old_response(model, basis, old), before, atol=1e-5)
+    # new units moved inside the old inputs' subspace: nothing held them out of it
+    moved = (model[1].weight[16:] - born["rows"]) @ basis[:-1]
+    assert moved.abs().max() > 1e-3
+    # from the next experience on they are protected like every other unit
+    basis = sg.freezing.subspace.bases["1"].clone()
+    grown = slice(16, width)
+    before = _old_response(model, basis, grown)
+    strategy.train(stream.train_stream[2])
+    assert torch.allclose(_old_response(model, basis, grown), before, atol=1e-5)
