@@ -333,13 +333,14 @@ def _growth_target_rows(results: Path) -> list[str]:
         return growth_row(results, experiment, strategy)
 
     rows = []
-    # (setting, experiment, growth strategy, the same plugin without growth); the PMNIST 20 and
-    # narrow-CNN rows use the growth setting their validation searches chose (table 7a)
+    # (setting, experiment, growth strategy, the same plugin without growth); each row uses the
+    # growth setting its validation search chose (table 7a); the birth gate does nothing
+    # without growth, so growth: false is the same plugin
     for label, experiment, grow, still in (
             ("Permuted MNIST 20, MLP 2×50", "growth_permuted_mnist_20",
-             "sparsegrow_strict_more_units", "sparsegrow_strict_no_growth"),
-            ("Permuted MNIST 50, MLP 2×50", "growth_permuted_mnist_50", "sparsegrow_strict",
-             "sparsegrow_strict_no_growth"),
+             "sparsegrow_strict_more_units_birth_gate", "sparsegrow_strict_no_growth"),
+            ("Permuted MNIST 50, MLP 2×50", "growth_permuted_mnist_50",
+             "sparsegrow_strict_birth_gate", "sparsegrow_strict_no_growth"),
             ("Split MNIST 5 + Replay, small CNN", "split_mnist_5_replay_cnn",
              "replay_sparsegrow_defaults", "replay_sparsegrow_no_growth"),
             ("Split MNIST 5 + Replay, narrow small CNN (4/8 channels, 16 hidden)",
@@ -366,6 +367,12 @@ def _growth_target_rows(results: Path) -> list[str]:
              "sparsegrow_strict_no_growth"),
             ("Permuted MNIST 50, MLP 2×50: SparseGrow (strict, quiet new units)",
              "growth_permuted_mnist_50", "sparsegrow_strict_quiet",
+             "growth_permuted_mnist_50_final_width", "sparsegrow_strict_no_growth"),
+            ("Permuted MNIST 20, MLP 2×50: SparseGrow (strict, more units, birth gate)",
+             "growth_permuted_mnist_20", "sparsegrow_strict_more_units_birth_gate",
+             "growth_permuted_mnist_20_more_units_final_width", "sparsegrow_strict_no_growth"),
+            ("Permuted MNIST 50, MLP 2×50: SparseGrow (strict, birth gate)",
+             "growth_permuted_mnist_50", "sparsegrow_strict_birth_gate",
              "growth_permuted_mnist_50_final_width", "sparsegrow_strict_no_growth"),
             ("Split MNIST 5 + Replay, narrow small CNN: SparseGrow (more units)",
              "growth_split_mnist_5_replay_narrow_cnn", "replay_sparsegrow_more_units",

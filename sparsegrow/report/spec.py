@@ -140,6 +140,8 @@ SECTIONS = [
          ("… birth gate: each input silences the units grown after its nearest experience "
           "(best on validation, PMNIST 50)", "growth_permuted_mnist_20",
           "sparsegrow_strict_birth_gate"),
+         ("… more units per event and the birth gate (best on validation)",
+          "growth_permuted_mnist_20", "sparsegrow_strict_more_units_birth_gate"),
          ("… SparseGrow with the default protection (0.9 everywhere)",
           "growth_permuted_mnist_20", "sparsegrow"),
          ("… same, growth: false", "growth_permuted_mnist_20", "sparsegrow_no_growth"),

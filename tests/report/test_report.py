@@ -181,8 +181,8 @@ def _growth_run(results, experiment, strategy, seed, acc, la, params):
 def test_growth_targets_compare_growth_with_no_growth_and_the_final_width(tmp_path):
     results = tmp_path / "results"
     for seed in (0, 1):
-        _growth_run(results, "growth_permuted_mnist_20", "sparsegrow_strict_more_units", seed,
-                    0.80, 0.90, [100, 300, 500])
+        _growth_run(results, "growth_permuted_mnist_20", "sparsegrow_strict_more_units_birth_gate",
+                    seed, 0.80, 0.90, [100, 300, 500])
         _growth_run(results, "growth_permuted_mnist_20", "sparsegrow_strict", seed,
                     0.79, 0.90, [100, 200, 300])
         _growth_run(results, "growth_permuted_mnist_20", "sparsegrow_strict_no_growth", seed,
@@ -190,7 +190,7 @@ def test_growth_targets_compare_growth_with_no_growth_and_the_final_width(tmp_pa
         _growth_run(results, "growth_permuted_mnist_20_final_width",
                     "sparsegrow_strict_no_growth", seed, 0.80, 0.91, [300, 300, 300])
     text = build_report(results, tmp_path / "RESULTS.md")
-    # the validation's choice (more units): 80 − 76 = +4 points with LA 90 ≥ 89, met
+    # the validation's choice (more units, birth gate): 80 − 76 = +4 points, LA 90 ≥ 89, met
     assert ("| Permuted MNIST 20, MLP 2×50: growth beats the same plugin without growth by ≥ 3 "
             "points ACC, LA at least as high | **met** | +4.00 points ACC, +1.00 LA (2/2 "
             "seeds) |") in text
