@@ -55,6 +55,10 @@ class BirthGate:
         self.widths.append(dict(widths))
         self.pairs = list(pairs)
 
+    def judge(self, x: torch.Tensor) -> torch.Tensor:
+        """The experience whose prototype is nearest to each sample of ``x``."""
+        return nearest_prototype(x, torch.stack(self.prototypes).to(x.device))
+
     @property
     def attached(self) -> bool:
         return bool(self._hooks)
@@ -101,3 +105,23 @@ class BirthGate:
         self.prototypes = list(state["prototypes"])
         self.widths = list(state["widths"])
         self.pairs = [ExpandablePair(**p) for p in state["pairs"]]
+
+
+PROTOTYPE_SAMPLES = 2048   # the mean of 2048 inputs is close enough to the whole experience's
+
+
+def mean_input(dataset, *, device, seed: int, samples: int = PROTOTYPE_SAMPLES) -> torch.Tensor:
+    """Mean flattened input of up to ``samples`` random items of ``dataset`` (with its eval
+    transforms when it has them): one experience's prototype."""
+    if hasattr(dataset, "eval"):
+        dataset = dataset.eval()
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(dataset), generator=generator)
+    subset = torch.utils.data.Subset(dataset, order[:samples].tolist())
+    total, count = None, 0
+    # its own generator: a loader draws a seed, and the global RNG must not see the gate
+    for x, *_ in torch.utils.data.DataLoader(subset, batch_size=512, generator=generator):
+        x = x.to(device).flatten(1).float()
+        total = x.sum(0) if total is None else total + x.sum(0)
+        count += len(x)
+    return total / count

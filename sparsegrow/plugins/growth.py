@@ -23,7 +23,7 @@ from avalanche.core import SupervisedPlugin
 
 from sparsegrow.errors import ConfigError
 from sparsegrow.growth import INITIALIZERS, Grower, count_parameters
-from sparsegrow.growth.birth_gate import BirthGate
+from sparsegrow.growth.birth_gate import BirthGate, mean_input
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.plugins.compat import check_plugins, follow_growth
@@ -303,22 +303,3 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             self.gate.load_state_dict(state["gate"])
         self._grower = None
 
-
-PROTOTYPE_SAMPLES = 2048   # the mean of 2048 inputs is close enough to the whole experience's
-
-
-def mean_input(dataset, *, device, seed: int, samples: int = PROTOTYPE_SAMPLES) -> torch.Tensor:
-    """Mean flattened input of up to ``samples`` random items of ``dataset`` (with its eval
-    transforms when it has them), for the birth gate's prototype of one experience."""
-    if hasattr(dataset, "eval"):
-        dataset = dataset.eval()
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(dataset), generator=generator)
-    subset = torch.utils.data.Subset(dataset, order[:samples].tolist())
-    total, count = None, 0
-    # its own generator: a loader draws a seed, and the global RNG must not see the gate
-    for x, *_ in torch.utils.data.DataLoader(subset, batch_size=512, generator=generator):
-        x = x.to(device).flatten(1).float()
-        total = x.sum(0) if total is None else total + x.sum(0)
-        count += len(x)
-    return total / count

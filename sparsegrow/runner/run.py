@@ -26,7 +26,6 @@ from tqdm import tqdm
 from sparsegrow.config import Plan
 from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters, later_units_silenced
-from sparsegrow.growth.birth_gate import nearest_prototype
 from sparsegrow.errors import ConfigError, DivergenceError, GrowthError
 from sparsegrow.runner import checkpoint, metrics
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
@@ -190,12 +189,11 @@ def _birth_gate_routing(plugins, bench, *, batch_size: int, device) -> list[floa
     gate = next((g.gate for g in growth_parts(plugins) if g.gate is not None), None)
     if gate is None or not gate.prototypes:
         return None
-    prototypes = torch.stack(gate.prototypes).to(device)
     row = []
     for k, experience in enumerate(bench.test_stream):
         hits = total = 0
         for x, *_ in torch.utils.data.DataLoader(experience.dataset, batch_size=batch_size):
-            hits += int((nearest_prototype(x.to(device), prototypes) == k).sum())
+            hits += int((gate.judge(x.to(device)) == k).sum())
             total += len(x)
         row.append(hits / total)
     return row
