@@ -142,6 +142,15 @@ SECTIONS = [
           "sparsegrow_strict_birth_gate"),
          ("… more units per event and the birth gate (best on validation)",
           "growth_permuted_mnist_20", "sparsegrow_strict_more_units_birth_gate"),
+         ("… progressive growth: 20 new units per layer at each experience's start, free "
+          "while it lasts, behind the birth gate (sparsegrow_progressive; best on validation)",
+          "growth_permuted_mnist_20", "sparsegrow_progressive"),
+         ("… same, new units protected from their birth (free_new_units: false)",
+          "growth_permuted_mnist_20", "sparsegrow_progressive_not_free"),
+         ("… same, first layer protected at 99% (subspace_energy 0.99)",
+          "growth_permuted_mnist_20", "sparsegrow_progressive_first_099"),
+         ("… fixed model of sparsegrow_progressive's final width (430, 430), growth: false",
+          "growth_permuted_mnist_20_progressive_final_width", "sparsegrow_strict_no_growth"),
          ("… SparseGrow with the default protection (0.9 everywhere)",
           "growth_permuted_mnist_20", "sparsegrow"),
          ("… same, growth: false", "growth_permuted_mnist_20", "sparsegrow_no_growth"),
@@ -157,6 +166,8 @@ SECTIONS = [
           "growth_permuted_mnist_50_final_width", "sparsegrow_strict_no_growth"),
          ("… fixed model of SparseGrow's mean parameter count (130, 98), growth: false",
           "growth_permuted_mnist_50_mean_params", "sparsegrow_strict_no_growth"),
+         ("… SparseGrow with progressive growth (sparsegrow_progressive; best on validation, "
+          "PMNIST 20)", "growth_permuted_mnist_50", "sparsegrow_progressive"),
          ("Split MNIST 5 + Replay 500, small CNN: Replay + SparseGrow (defaults)",
           "split_mnist_5_replay_cnn", "replay_sparsegrow_defaults"),
          ("… convolutions grown by the exact count (conv_multiple 1)",
@@ -206,7 +217,10 @@ SECTIONS = [
           "Where growth can earn its place and which of its knobs matter. Permuted MNIST 20, "
           "MLP 2×50: how much room growth gives back (min_free, more units per event), when "
           "(grow_at), how new units start (dense init), a stricter first layer, and one "
-          "producer grown alone (which layer's new units carry growth's gain and forgetting). "
+          "producer grown alone (which layer's new units carry growth's gain and forgetting); "
+          "behind the birth gate, new units left free while their experience lasts, and a "
+          "fixed block of them at each experience's start (gate_free_early_u20 became "
+          "strategies/sparsegrow_progressive.yaml). "
           "Permuted MNIST 50, MLP 2×50, strict protection: how far below their response on "
           "the current data new units' thresholds go (quiet_margin; 1.0 went to table 7). Narrow "
           "small CNN (4/8 channels): class-incremental Split MNIST 5 with Replay 500, and "
