@@ -168,6 +168,8 @@ SECTIONS = [
           "growth_permuted_mnist_50_mean_params", "sparsegrow_strict_no_growth"),
          ("… SparseGrow with progressive growth (sparsegrow_progressive; best on validation, "
           "PMNIST 20)", "growth_permuted_mnist_50", "sparsegrow_progressive"),
+         ("… fixed model of sparsegrow_progressive's final width (1030, 1030), growth: false",
+          "growth_permuted_mnist_50_progressive_final_width", "sparsegrow_strict_no_growth"),
          ("Split MNIST 5 + Replay 500, small CNN: Replay + SparseGrow (defaults)",
           "split_mnist_5_replay_cnn", "replay_sparsegrow_defaults"),
          ("… convolutions grown by the exact count (conv_multiple 1)",
