@@ -53,11 +53,13 @@ def test_each_input_sees_the_model_as_it_was_at_its_experience(make):
     with torch.no_grad():
         assert (model(inputs[0]) - models[2](inputs[0])).abs().max() > 1e-4  # growth shows
         for k, x in enumerate(inputs):
-            assert torch.equal(model(x), models[k](x))
+            # within float32 rounding, not bit-exact: the grown model's wider matrix products
+            # sum the same terms plus exact zeros in another order (measured ≤ 4e-7 here)
+            torch.testing.assert_close(model(x), models[k](x), rtol=1e-5, atol=1e-6)
         mixed = torch.cat([inputs[0][:1], inputs[2][:1], inputs[1][:1]])
         expected = torch.cat([models[0](mixed[:1]), models[2](mixed[1:2]),
                               models[1](mixed[2:])])
-        assert torch.allclose(model(mixed), expected, atol=1e-6)
+        torch.testing.assert_close(model(mixed), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_gate_is_off_in_train_mode_and_after_detach():
@@ -66,13 +68,13 @@ def test_the_gate_is_off_in_train_mode_and_after_detach():
         plain = model(inputs[0])
         gate.attach(model)
         gated = model(inputs[0])
-        model.train()
+        model.train()   # bit-exact: the gate is off, so the same kernels run on the same memory
         assert torch.equal(model(inputs[0]), plain)
         model.eval()
         gate.detach()
         assert torch.equal(model(inputs[0]), plain)
     assert (gated - plain).abs().max() > 1e-4
-    assert torch.allclose(gated, models[0](inputs[0]), atol=1e-6)
+    torch.testing.assert_close(gated, models[0](inputs[0]), rtol=1e-5, atol=1e-6)   # wider
 
 
 def test_state_round_trip_gives_the_same_gating():
@@ -83,7 +85,7 @@ def test_state_round_trip_gives_the_same_gating():
         gate.attach(model)
         expected = model(inputs[0])
         gate.detach()
-        restored.attach(model)
+        restored.attach(model)   # bit-exact: the same gate on the same model
         assert torch.equal(model(inputs[0]), expected)
 
 

@@ -26,8 +26,10 @@ def test_silencing_the_units_grown_since_gives_back_the_model_before(make):
         with later_units_silenced(model, grower.pairs, widths):
             silenced = model(x)
     assert (grown - old).abs().max() > 1e-3
-    assert torch.equal(silenced, old)
-    with torch.no_grad():   # the hooks are gone after the block
+    # within float32 rounding, not bit-exact: the wider products sum the same terms plus exact
+    # zeros in another order, which changes the last bits on some CPUs (measured ≤ 6e-8 here)
+    torch.testing.assert_close(silenced, old, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():   # bit-exact: the hooks are gone, the same model runs the same kernels
         assert torch.equal(model(x), grown)
 
 
