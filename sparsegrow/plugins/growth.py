@@ -279,12 +279,17 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             prototype = mean_input(strategy.experience.dataset, device=strategy.device,
                                    seed=self.seed + self._experiences)
             self.gate.record(prototype, grower.widths(), grower.pairs)
-            self.gate.attach(strategy.model)
         self._batches.clear()
 
+    # The gate is armed only while the strategy evaluates: the protection's end-of-experience
+    # passes, the growth passes and diagnostics run between, and must see every unit.
     def before_eval(self, strategy, **kwargs):
-        if self.gate is not None:   # after a resume the gate's hooks are not on the model yet
+        if self.gate is not None:
             self.gate.attach(strategy.model)
+
+    def after_eval(self, strategy, **kwargs):
+        if self.gate is not None:
+            self.gate.detach()
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -16,8 +16,9 @@ from sparsegrow.growth import Grower
 from sparsegrow.plugins.freezing import FreezingPlugin
 from sparsegrow.plugins.growth import GrowthPlugin
 
-_CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration", "before_eval",
-              "before_update", "after_update", "after_training_iteration")
+_CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration",
+              "before_update", "after_update", "after_training_iteration", "before_eval",
+              "after_eval")
 
 
 class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
@@ -68,8 +69,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param birth_gate: at evaluation, silence for each input the units grown after the
         experience whose mean input is nearest to it (see :class:`GrowthPlugin`).
     :param free_new_units: leave new units unprotected until the experience they were grown in
-        ends, so that they learn it in every input direction (needs ``birth_gate``, which keeps
-        old inputs away from them; ``isolate_growth`` then defaults to off; see
+        ends, so that they learn it in every input direction (``isolate_growth`` then defaults
+        to off; old inputs reach them unless ``birth_gate`` keeps them away; see
         :class:`FreezingPlugin`).
     :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
         ``none`` (see :class:`FreezingPlugin`).
@@ -111,9 +112,6 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
             init_density = 1.0 if masks_only or free_new_units else 0.5
         if isolate_growth is None:   # copies of existing units cannot be orthogonal to old inputs
             isolate_growth = init != "net2wider" and not free_new_units
-        if free_new_units and not birth_gate:
-            raise ConfigError("free_new_units leaves new units unprotected while they learn, so "
-                              "old inputs must not reach them: it needs birth_gate: true")
         if not (growth or freezing):
             raise ConfigError("SparseGrowPlugin with growth: false and freezing: false does "
                               "nothing; switch one of them on or remove the plugin")

@@ -3,6 +3,7 @@ import io
 import pytest
 import torch
 import torch.nn as nn
+from avalanche.core import SupervisedPlugin
 from avalanche.models import IncrementalClassifier
 from avalanche.training import Naive
 from avalanche.training.plugins import EWCPlugin, LwFPlugin, ReplayPlugin
@@ -435,7 +436,9 @@ def test_birth_gate_silences_later_units_on_inputs_of_earlier_experiences_at_eva
     gate, pairs = sg.growth.gate, sg.growth._grower.pairs
     x = torch.stack([x for x, *_ in stream.test_stream[0].dataset])
     judged = nearest_prototype(x, torch.stack(gate.prototypes))
+    assert not gate.attached   # armed only while the strategy evaluates
     model.eval()
+    gate.attach(model)
     with torch.no_grad():
         gated = model(x)
         gate.detach()
@@ -447,13 +450,41 @@ def test_birth_gate_silences_later_units_on_inputs_of_earlier_experiences_at_eva
             assert torch.allclose(gated[rows], at_k[rows], atol=1e-6)
     assert (judged == 0).float().mean() > 0.9
     assert (gated - plain).abs().max() > 1e-4
-    strategy.eval(stream.test_stream[:1])   # a resumed run: evaluation puts the hooks back
-    assert gate.attached
 
 
-def test_free_new_units_needs_the_birth_gate_and_excludes_isolation():
-    with pytest.raises(ConfigError, match="needs birth_gate: true"):
-        SparseGrowPlugin(free_new_units=True)
+class _GateProbe(SupervisedPlugin):
+    """Records whether the birth gate's hooks are on the model when later plugins run."""
+
+    def __init__(self, gate):
+        super().__init__()
+        self.gate, self.seen = gate, []
+
+    def after_training_exp(self, strategy, **kwargs):
+        self.seen.append(("after_training_exp", self.gate.attached))
+
+    def after_eval_forward(self, strategy, **kwargs):
+        self.seen.append(("eval", self.gate.attached))
+
+
+def test_birth_gate_is_armed_only_for_the_strategys_evaluation():
+    """The protection's end-of-experience passes (run in after_training_exp) and diagnostics
+    between evaluations see every unit; the strategy's own evaluation sees the gate."""
+    stream = synthetic_stream(n_experiences=2)
+    torch.manual_seed(0)
+    sg = SparseGrowPlugin(min_units=2, birth_gate=True, project_every=3)
+    probe = _GateProbe(sg.growth.gate)
+    strategy = _strategy(mlp(), [sg, probe])
+    for experience in stream.train_stream:
+        strategy.train(experience)
+        strategy.eval(stream.test_stream[:1])
+    assert not sg.growth.gate.attached
+    assert set(probe.seen) == {("after_training_exp", False), ("eval", True)}
+
+
+def test_free_new_units_excludes_isolation_and_masks():
+    # without the gate old inputs reach the free units: allowed, so the gate's share can be
+    # measured (issue 22)
+    assert not SparseGrowPlugin(free_new_units=True).freezing.isolate_growth
     with pytest.raises(ConfigError, match="set isolate_growth: false with it"):
         SparseGrowPlugin(free_new_units=True, birth_gate=True, isolate_growth=True)
     with pytest.raises(ConfigError, match="not 'mask'"):
