@@ -15,6 +15,8 @@ from typing import Callable
 
 import torch
 
+from sparsegrow.errors import DivergenceError
+
 
 def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3,
              rank: Callable[[torch.Tensor], int] | None = None):
@@ -30,6 +32,11 @@ def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3,
         the eigendecomposition (u if m ≤ n, else vh) is orthonormal; the other, A·v/σ or
         Aᵀ·u/σ, to about ε·σ₁²/(σᵢσⱼ) (callers that need it exact re-orthogonalise).
     """
+    if not bool(torch.isfinite(a).all()):
+        # LAPACK would fail to converge on it, deep inside growth or protection
+        raise DivergenceError(f"a [{a.shape[0]}, {a.shape[1]}] matrix of growth or protection "
+                              "has non-finite entries: training diverged; lower the learning "
+                              "rate or a plugin's loss penalty")
     wide = a.shape[0] <= a.shape[1]
     try:
         values, vectors = torch.linalg.eigh(a @ a.T if wide else a.T @ a)

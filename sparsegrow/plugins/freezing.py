@@ -21,6 +21,7 @@ import logging
 import torch
 from avalanche.core import SupervisedPlugin
 
+from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm_parameters
@@ -158,6 +159,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._output_layer: str | None = None           # the output layer (found on data)
         self._batches = RecentBatches(importance_batches)
         self._steps = 0
+        self.divergence = DivergenceGuard()   # importance and bases: never on non-finite data
 
     @property
     def uses_masks(self) -> bool:
@@ -322,7 +324,11 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         return self.subspace.sizes()
 
     # -- callbacks -------------------------------------------------------------------------
+    def before_training(self, strategy, **kwargs):
+        self.divergence.before_training(strategy)
+
     def before_training_exp(self, strategy, **kwargs):
+        self.divergence.before_training_exp(strategy)
         if self._stream is None:
             self._stream = "class" if is_class_incremental(strategy.experience) else "domain"
             if self._stream == "class":
@@ -340,6 +346,9 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._batches.clear()
         self._experience_widths = {n: m.weight.shape[0] for n, m in strategy.model.named_modules()
                                    if n in self.subspace.bases}
+
+    def after_backward(self, strategy, **kwargs):
+        self.divergence.after_backward(strategy)
 
     def before_update(self, strategy, **kwargs):
         if self.locks.active or self.gate_topk < 1.0:
@@ -362,6 +371,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._batches.add(strategy)
 
     def after_training_exp(self, strategy, **kwargs):
+        self.divergence.after_training_exp(strategy)
         with timed(self.timings, "gating"):
             self.prepare_growth(strategy)
         with timed(self.timings, "importance"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from avalanche.core import SupervisedPlugin
 
+from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
 from sparsegrow.growth import INITIALIZERS, Grower, count_parameters
 from sparsegrow.growth.birth_gate import BirthGate, mean_input
@@ -120,6 +121,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._grow_iteration = -1
         self._auto_layers: list[str] | None = None
         self.gate = BirthGate() if birth_gate else None
+        self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
 
     # -- helpers ---------------------------------------------------------------------------
     def _grower_for(self, strategy) -> Grower:
@@ -155,6 +157,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     # -- the growth event ------------------------------------------------------------------
     def grow(self, strategy) -> dict:
         """Grow now, on the recent minibatches; returns the event record."""
+        self.divergence.check(strategy)
         if self.protection is not None:
             # the protection's own pending restore is not growth: do it before measuring GIFt
             with timed(self.timings, "growth"):
@@ -240,6 +243,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     # -- callbacks -------------------------------------------------------------------------
     def before_training(self, strategy, **kwargs):
         check_plugins(strategy.plugins)
+        self.divergence.before_training(strategy)
         candidates = list(strategy.plugins) + list(getattr(strategy.evaluator, "metrics", []))
         self._listeners = [c for c in candidates
                            if callable(getattr(c, "on_growth_start", None))]
@@ -249,6 +253,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                                     if isinstance(p, FreezingPlugin)), None)
 
     def before_training_exp(self, strategy, **kwargs):
+        self.divergence.before_training_exp(strategy)
         if self.gate is not None:   # training sees every unit; the gate is for evaluation
             self.gate.detach()
         self._batches.clear()
@@ -264,6 +269,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             self.grow(strategy)
         self._iteration += 1
 
+    def after_backward(self, strategy, **kwargs):
+        self.divergence.after_backward(strategy)
+
     def before_update(self, strategy, **kwargs):
         if self._pins.active:
             self._pins.gate_(dict(strategy.model.named_parameters()))
@@ -273,6 +281,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             self._pins.restore_(dict(strategy.model.named_parameters()))
 
     def after_training_exp(self, strategy, **kwargs):
+        self.divergence.after_training_exp(strategy)
         self._experiences += 1
         if self.gate is not None:
             grower = self._grower_for(strategy)

@@ -17,8 +17,8 @@ from sparsegrow.plugins.freezing import FreezingPlugin
 from sparsegrow.plugins.growth import GrowthPlugin
 
 _CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration",
-              "before_update", "after_update", "after_training_iteration", "before_eval",
-              "after_eval")
+              "after_backward", "before_update", "after_update", "after_training_iteration",
+              "before_eval", "after_eval")
 
 
 class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):

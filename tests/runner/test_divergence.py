@@ -42,10 +42,13 @@ def test_guard_stops_an_exploding_loss_relative_to_the_experience_start():
         clock.train_exp_iterations = i
         strategy.loss = torch.tensor(loss)
         guard.after_backward(strategy)
-    clock.train_exp_iterations, clock.train_exp_epochs = 3, 1
-    strategy.loss = torch.tensor(251.0)
-    with pytest.raises(DivergenceError) as info:
-        guard.after_backward(strategy)
+    guard.check(strategy)
+    for i, loss in ((3, 251.0), (4, float("nan"))):
+        clock.train_exp_iterations, clock.train_exp_epochs = i, 1
+        strategy.loss = torch.tensor(loss)
+        guard.after_backward(strategy)                  # read later: no host sync per step
+    with pytest.raises(DivergenceError) as info:        # the first bad iteration, read late
+        guard.check(strategy)
     assert str(info.value) == (
         "experience 1, iteration 3 (epoch 1): training loss exploded to 251, over 100 × its "
         "value at the experience's first iteration (2.5); likely cause: the learning rate (sgd, "
@@ -55,9 +58,46 @@ def test_guard_stops_an_exploding_loss_relative_to_the_experience_start():
     for loss in (0.01, 100.0):
         strategy.loss = torch.tensor(loss)
         guard.after_backward(strategy)
+    guard.check(strategy)
     strategy.loss = torch.tensor(float("inf"))
-    with pytest.raises(DivergenceError, match="iteration 3 \\(epoch 1\\): training loss is inf;"):
-        guard.after_backward(strategy)
+    guard.after_backward(strategy)
+    with pytest.raises(DivergenceError, match="iteration 4 \\(epoch 1\\): training loss is inf;"):
+        guard.after_training_exp(strategy)
+
+
+def test_guard_reads_the_device_every_check_every_iterations():
+    model = nn.Linear(2, 2)
+    clock = SimpleNamespace(train_exp_counter=0, train_exp_iterations=0, train_exp_epochs=0)
+    strategy = SimpleNamespace(model=model, clock=clock,
+                               optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    guard = DivergenceGuard(check_every=3)
+    guard.before_training_exp(strategy)
+    for i, loss in enumerate([1.0, float("nan"), 1.0]):
+        clock.train_exp_iterations = i
+        strategy.loss = torch.tensor(loss)
+        if i < 2:
+            guard.after_backward(strategy)
+    with pytest.raises(DivergenceError, match="^experience 0, iteration 1 \\(epoch 0\\): "
+                                              "training loss is nan;"):
+        guard.after_backward(strategy)                  # the third iteration reads
+
+
+def test_guard_names_non_finite_gradients_unless_a_grad_scaler_skips_them():
+    model = nn.Linear(2, 2)
+    model(torch.ones(1, 2)).sum().backward()
+    model.weight.grad[0, 0] = float("inf")
+    clock = SimpleNamespace(train_exp_counter=0, train_exp_iterations=5, train_exp_epochs=0)
+    strategy = SimpleNamespace(model=model, clock=clock, loss=torch.tensor(0.5),
+                               optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    guard = DivergenceGuard()
+    guard.after_backward(strategy)
+    with pytest.raises(DivergenceError, match="iteration 5 \\(epoch 0\\): the gradients are "
+                                              "not finite \\(norm inf\\) at a finite loss"):
+        guard.check(strategy)
+    strategy.scaler = torch.amp.GradScaler("cpu")       # a skipped step, not divergence
+    guard = DivergenceGuard()
+    guard.after_backward(strategy)
+    guard.check(strategy)
 
 
 def test_diverging_run_fails_alone_and_keeps_its_finished_experiences(tmp_path, make_experiment,
