@@ -29,7 +29,7 @@ from sparsegrow.protection.importance import SCORES, importance_scores
 from sparsegrow.protection.classes import is_class_incremental, output_layer, seen_rows
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.quiet import quiet_offsets
-from sparsegrow.protection.subspace import SubspaceMemory, eval_passes
+from sparsegrow.protection.subspace import SubspaceMemory, eval_passes, settled_rows
 
 GATINGS = ("mask", "subspace", "both")
 HEAD_PROTECTION = ("auto", "all", "seen", "none")
@@ -159,6 +159,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._output_layer: str | None = None           # the output layer (found on data)
         self._batches = RecentBatches(importance_batches)
         self._steps = 0
+        self._protected: dict | None | bool = False   # settled _rows(); False: to recompute
         self.divergence = DivergenceGuard()   # importance and bases: never on non-finite data
 
     @property
@@ -214,14 +215,22 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             out[name] = keep
         return out
 
+    def _protected_rows(self, model) -> dict[str, torch.Tensor | None] | None:
+        """:meth:`_rows` settled on the host (:func:`settled_rows`), kept until the rows can
+        change (an experience starts or ends, the model grows, a checkpoint is loaded), so
+        that the per-step projection never waits for the device."""
+        if self._protected is False:
+            self._protected = settled_rows(self._rows(model))
+        return self._protected
+
     def _project(self, strategy, grown: dict[str, int] | None = None) -> None:
         """Restore the protected rows; with ``grown`` ({layer: its width before growth}) only
         the rows growth added: :meth:`prepare_growth` has just made the old ones exact, and
         growth leaves them and their response on old inputs unchanged (a wide layer's full
         projection costs a few training steps)."""
-        rows = self._rows(strategy.model)
+        rows = self._protected_rows(strategy.model)
         if grown is not None:
-            rows = self._new_rows(strategy.model, rows, grown)
+            rows = settled_rows(self._new_rows(strategy.model, rows, grown))
         if rows is None or rows:
             self.subspace.project_(strategy.model, strategy.optimizer, rows=rows)
 
@@ -232,7 +241,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             if name not in self.subspace.bases or (rows is not None and name not in rows):
                 continue
             new = _rows_from(model.get_submodule(name), width)
-            out[name] = new if rows is None else new & rows[name]
+            out[name] = new if rows is None or rows[name] is None else new & rows[name]
         return out
 
     @staticmethod
@@ -262,6 +271,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         params = self._params(strategy)
         grown = {name[: -len(".weight")]: width for name, width in self._widths.items()
                  if name in params and params[name].shape[0] > width}
+        self._protected = False   # the protected layers grew rows
         self.locks.sync(params)
         self.subspace.sync(strategy.model)
         for name, zero in pins.items():
@@ -278,6 +288,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             self.locks.restore_(params)
             if self.quiet_margin > 0:
                 self._quiet(strategy, grown)
+        self._protected_rows(strategy.model)   # settled during the growth event
 
     @torch.no_grad()
     def _quiet(self, strategy, grown: dict[str, int]) -> None:
@@ -346,6 +357,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._batches.clear()
         self._experience_widths = {n: m.weight.shape[0] for n, m in strategy.model.named_modules()
                                    if n in self.subspace.bases}
+        self._protected = False   # classes seen, stream kind and widths may have changed
+        self._protected_rows(strategy.model)   # settled now, not at the first step
 
     def after_backward(self, strategy, **kwargs):
         self.divergence.after_backward(strategy)
@@ -392,6 +405,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 self._freeze_uncovered(strategy, batches)
         self.batchnorm.end_experience(strategy.model)
         self._batches.clear()
+        self._protected = False   # new bases, classes seen
 
     def _freeze_uncovered(self, strategy, batches) -> None:
         """Frozen masks for the parameters no subspace basis covers (BatchNorms aside)."""
@@ -435,3 +449,4 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._class_incremental = state.get("class_incremental", False)
         self._stream = state.get("stream")
         self.project_every = state.get("project_every", self.project_every)
+        self._protected = False

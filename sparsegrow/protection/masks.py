@@ -29,7 +29,8 @@ def extend_mask(frozen: torch.Tensor, scores: torch.Tensor, ratio: float,
                 exclude: torch.Tensor | None = None) -> torch.Tensor:
     """``frozen`` plus the top ``ratio`` of the free entries by ``scores``.
 
-    Exactly ``round(ratio · n_free)`` entries join (ties broken by position, deterministically).
+    Exactly ``round(ratio · n_free)`` entries join; ties are broken by position (a stable sort:
+    ``topk``'s tie order differs between CPU and CUDA kernels).
 
     :param frozen: bool mask of already frozen entries (never shrinks).
     :param scores: importance of each entry, same shape.
@@ -46,7 +47,7 @@ def extend_mask(frozen: torch.Tensor, scores: torch.Tensor, ratio: float,
         candidates = torch.where(free, scores.flatten().double(),
                                  torch.tensor(float("-inf"), dtype=torch.float64,
                                               device=scores.device))
-        out[torch.topk(candidates, k, sorted=False).indices] = True
+        out[torch.sort(candidates, descending=True, stable=True).indices[:k]] = True
     return out.view_as(frozen)
 
 
@@ -54,18 +55,21 @@ def topk_gate_(grad: torch.Tensor, fraction: float) -> None:
     """Keep only the largest-|grad| ``fraction`` of the non-zero entries of ``grad`` (in place).
 
     Called after locked entries were zeroed, so the fraction is taken over the free entries that
-    received a gradient; ties at the threshold are kept.
+    received a gradient; ties at the threshold are kept. The count of non-zero entries stays on
+    the device (no host sync per step): it is at most ``numel``, so the threshold is among the
+    top ``round(fraction · numel)`` magnitudes.
     """
     if fraction >= 1.0:
         return
     magnitude = grad.abs().flatten()
-    nonzero = magnitude[magnitude > 0]
-    k = int(round(fraction * nonzero.numel()))
-    if k <= 0:
+    bound = round(fraction * magnitude.numel())
+    if bound == 0:   # then round(fraction · n_nonzero) is 0 too
         grad.zero_()
         return
-    threshold = torch.kthvalue(nonzero, nonzero.numel() - k + 1).values
-    grad.mul_(grad.abs() >= threshold)
+    top = torch.topk(magnitude, bound, sorted=True).values
+    k = (fraction * (magnitude > 0).sum().double()).round().long()   # rounds half to even,
+    threshold = top[(k - 1).clamp_min(0)]                             # as Python's round
+    grad.mul_((grad.abs() >= threshold) & (k > 0))
 
 
 class ParamLocks:
@@ -148,10 +152,14 @@ class ParamLocks:
     def gate_(self, params: dict[str, torch.Tensor], topk: float = 1.0) -> None:
         """Zero the gradients of locked entries; optionally keep only the top-|grad| ``topk``
         fraction of the free entries."""
+        grads, frees = [], []
         for name, (first, end, free, _) in self._free.items():
             p = params.get(name)
             if p is not None and p.grad is not None:
-                p.grad[first:end].mul_(free)
+                grads.append(p.grad[first:end])
+                frees.append(free)
+        if grads:   # one kernel launch for all parameters, not one each
+            torch._foreach_mul_(grads, frees)
         if topk < 1.0:
             for p in params.values():
                 if p.grad is not None:
@@ -160,10 +168,16 @@ class ParamLocks:
     @torch.no_grad()
     def restore_(self, params: dict[str, torch.Tensor]) -> None:
         """Write the stored values back into every locked entry (bit-exact)."""
+        rows, frees, stored = [], [], []
         for name, (first, end, free, values) in self._free.items():
             p = params.get(name)
             if p is not None:
-                p[first:end].mul_(free).add_(values)
+                rows.append(p[first:end])
+                frees.append(free)
+                stored.append(values)
+        if rows:
+            torch._foreach_mul_(rows, frees)
+            torch._foreach_add_(rows, stored)
 
     # -- reporting and checkpoints ---------------------------------------------------------
     def frozen_fraction(self) -> dict[str, float]:

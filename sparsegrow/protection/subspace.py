@@ -180,6 +180,19 @@ def layer_rows(module: nn.Module, x: torch.Tensor,
     return rows
 
 
+def settled_rows(rows: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor | None] | None:
+    """``rows`` for :meth:`SubspaceMemory.project_` with the host's decisions taken: layers
+    with no row marked left out, a layer with every row marked ``None``. Reads each mask on the
+    host once: call it when the rows change (an experience, a growth event), not every step."""
+    if rows is None:
+        return None
+    out = {}
+    for name, keep in rows.items():
+        if bool(keep.any()):
+            out[name] = None if bool(keep.all()) else keep
+    return out
+
+
 def _stacked(t: torch.Tensor) -> torch.Tensor:
     """Bases and anchors of ungrouped layers are stored as matrices; the math works on stacks."""
     return t if t.dim() == 3 else t.unsqueeze(0)
@@ -318,7 +331,8 @@ class SubspaceMemory:
         """Set every anchor to the layer's current response M·B."""
         layers = self.layers(model)
         for name, basis in self.bases.items():
-            self.anchors[name] = _response(layers[name], basis)
+            if name in layers:   # a frozen layer keeps its anchor: nothing changed its weights
+                self.anchors[name] = _response(layers[name], basis)
 
     @torch.no_grad()
     def anchor_rows(self, model: nn.Module, name: str, start: int) -> None:
@@ -337,6 +351,8 @@ class SubspaceMemory:
         changed = []
         for name, basis in list(self.bases.items()):
             m = layers.get(name)
+            if m is None and name in dict(model.named_modules()):
+                continue   # frozen (requires_grad False): its basis waits until it trains again
             if m is None:
                 raise SparseGrowError(f"subspace gating lost layer '{name}': the model no longer "
                                       "has a module of that name")
@@ -360,22 +376,27 @@ class SubspaceMemory:
 
     @torch.no_grad()
     def project_(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
-                 rows: dict[str, torch.Tensor] | None = None) -> None:
+                 rows: dict[str, torch.Tensor | None] | None = None) -> None:
         """Restore M·B = anchor in every protected layer and project the optimizer's linear
         state (momentum, Adam's first moment) onto the complement of the bases.
 
-        :param rows: restrict the protection to these layers and, in each, to the output rows
-            marked True (a bool vector); ``None`` protects every row of every layer.
+        Never reads a tensor's value on the host (it runs every ``project_every`` steps):
+        which layers and rows to skip is decided by ``rows``, once (:func:`settled_rows`).
+
+        :param rows: restrict the protection to the layers named here and, in each, to the
+            output rows marked True (a bool vector; ``None``: every row); ``None`` protects
+            every row of every layer.
         """
         layers = self.layers(model)
         for name, basis in self.bases.items():
-            keep = None if rows is None else rows.get(name)
-            if rows is not None and (keep is None or not bool(keep.any())):
+            if rows is not None and name not in rows:
                 continue
-            m = layers[name]
+            keep = None if rows is None else rows[name]
+            m = layers.get(name)
+            if m is None:   # frozen: nothing to restore
+                continue
             groups = _groups(m)
             basis = _stacked(basis.to(m.weight.dtype))
-            keep = None if keep is None or bool(keep.all()) else keep
             tensors = (m.weight, m.bias)
             residual = _times_basis(tensors, groups, basis) - _stacked(self.anchors[name])
             _subtract_(tensors, groups, residual, basis, keep)
