@@ -1,7 +1,7 @@
 """Hydra composes every config file over its schema, registered in Hydra's ConfigStore.
 
 An experiment file is the primary config of ``[experiment schema, <file>]``; a strategy preset
-is the option ``<name>`` of the config group ``strategies`` (the folder) over the preset schema.
+is the option ``<name>`` of the config group that is its folder, over the preset schema.
 Hydra reads the YAML, merges it onto the schema (unknown keys, wrong types and enum values
 fail there) and applies the ``key=value`` overrides in its grammar. Its error, a few lines
 (the config, the OmegaConf error, the full key, the object types), becomes one
@@ -24,7 +24,7 @@ from hydra._internal.utils import create_config_search_path
 from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
@@ -34,6 +34,7 @@ from sparsegrow.errors import ConfigError
 EXPERIMENT_SCHEMA = "sparsegrow_experiment_schema"
 PRESET_SCHEMA = "sparsegrow_preset_schema"
 _PRIMARY = "sparsegrow_primary"
+_FILE = "sparsegrow_file"
 
 ConfigStore.instance().store(name=EXPERIMENT_SCHEMA, node=ExperimentConfig)
 ConfigStore.instance().store(name=PRESET_SCHEMA, node=PresetConfig)
@@ -89,10 +90,20 @@ def compose(search_dir: Path, config, schema: str, overrides: Iterable[str] = ()
 def _compose(search_dir: str, config: tuple[str, str], schema: str, overrides: tuple[str, ...],
              text: str | None, source: str, overrides_source: str) -> DictConfig:
     group, name = config
-    entry = {group: name} if group else name
-    ConfigStore.instance().store(name=_PRIMARY, node={"defaults": [schema, entry, "_self_"]})
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(search_dir))
+    store = ConfigStore.instance()
     try:
+        if group:
+            entry = {group: name}
+        else:
+            # A lone file enters through the ConfigStore, not its folder: Hydra would take the
+            # folder's subfolders for config groups, and an override of a key of the same name
+            # (``strategies=[...]`` next to a user's strategies/) for a choice of that group.
+            if text is None:
+                raise UnknownConfig(f"{source}: not found", [])
+            store.store(name=_FILE, node=OmegaConf.create(text))
+            entry, search_dir = _FILE, None
+        store.store(name=_PRIMARY, node={"defaults": [schema, entry, "_self_"]})
+        loader = ConfigLoaderImpl(config_search_path=create_config_search_path(search_dir))
         cfg = loader.load_configuration(_PRIMARY, list(overrides), run_mode=RunMode.RUN,
                                         from_shell=False)
     except MissingConfigException as err:

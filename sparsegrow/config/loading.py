@@ -14,6 +14,10 @@ spellings: ``strategy=<preset>[,<preset>...]`` (the experiment's ``strategies``)
 ``seed=<k>[,<k>...]`` (its ``seeds``) and ``strategy.plugins.<plugin>.<keyword>=<value>``, a
 hyperparameter of every strategy of the run that uses ``<plugin>``; such a strategy runs under
 the name ``<preset>,<plugin>.<keyword>=<value>`` so its results never mix with the preset's own.
+
+Presets are looked up by :func:`find_preset`: a user's ``strategies/`` folder first (it adds
+presets and replaces built-in ones of the same name), then the built-in presets shipped in the
+package (:data:`BUILTIN_PRESETS`).
 """
 
 from __future__ import annotations
@@ -87,28 +91,46 @@ def _merge_training(base: DictConfig, overrides, source) -> DictConfig:
     return merged
 
 
-def strategies_dir(experiment_path: Path) -> Path:
-    """``strategies/`` next to the experiment's folder, else in the working directory."""
-    for candidate in (experiment_path.resolve().parent.parent / "strategies",
+# the presets shipped in the package, so that an installed wheel has them
+BUILTIN_PRESETS = Path(__file__).resolve().parent.parent / "presets"
+
+
+def user_strategies_dir(experiment_path: Path) -> Path | None:
+    """The user's ``strategies/`` folder: next to the experiment file, next to the experiment's
+    folder (a project laid out as ``experiments/`` + ``strategies/``), or in the working
+    directory, whichever comes first; None when there is none."""
+    folder = experiment_path.resolve().parent
+    for candidate in (folder / "strategies", folder.parent / "strategies",
                       Path.cwd() / "strategies"):
         if candidate.is_dir():
             return candidate
-    raise ConfigError(f"{experiment_path}: no strategies/ folder next to "
-                      f"{experiment_path.resolve().parent} nor in {Path.cwd()}")
+    return None
 
 
-def _compose_preset(folder: Path, name: str, overrides=(), *, source, key: str | None,
-                    overrides_source: str = "command line") -> DictConfig:
-    """Preset ``name``: the option of the config group ``folder`` (at the config's root).
-    An unknown one is an error at ``key`` of ``source``."""
+def find_preset(name: str, experiment_path: Path, *, source, key: str) -> Path:
+    """The file of preset ``name`` for the experiment at ``experiment_path``: the user's
+    ``strategies/`` folder first, so that its presets add to the built-in ones and replace
+    those of the same name, then :data:`BUILTIN_PRESETS`. An unknown name is an error at
+    ``key`` of ``source`` that lists the known ones."""
+    user = user_strategies_dir(experiment_path)
+    folders = [f for f in (user, BUILTIN_PRESETS) if f is not None]
+    for folder in folders:
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
+    where = f"{user} nor the built-in presets" if user else "the built-in presets"
+    raise ConfigError(f"{source}: {key}: unknown preset '{name}' (not in {where}; known: "
+                      f"{', '.join(known)})")
+
+
+def _compose_preset(file: Path, overrides=(), *, overrides_source: str = "command line"
+                    ) -> DictConfig:
+    """The preset in ``file``: the option of the config group that is its folder."""
     try:
-        return compose(folder.parent, {f"{folder.name}@_global_": name}, PRESET_SCHEMA,
-                       overrides, source=folder / f"{name}.yaml",
-                       overrides_source=overrides_source)
-    except UnknownConfig as err:
-        where = f"{source}: {key}" if key else str(source)
-        raise ConfigError(f"{where}: unknown preset '{name}' (no {folder / name}.yaml; "
-                          f"known: {', '.join(err.options)})") from None
+        return compose(file.parent.parent, {f"{file.parent.name}@_global_": file.stem},
+                       PRESET_SCHEMA, overrides, source=file, overrides_source=overrides_source)
+    except UnknownConfig:
+        raise ConfigError(f"{file}: file not found") from None
 
 
 def _check_plugin(cls: type, kwargs: dict, source, key: str, where: str) -> None:
@@ -154,8 +176,7 @@ def _check_preset(preset: DictConfig, path: Path) -> DictConfig:
 def load_preset(path: Path) -> DictConfig:
     """Load and validate one strategy preset (its plugins are built once to check values)."""
     path = Path(path)
-    preset = _compose_preset(path.parent, path.stem, source=path, key=None)
-    return _check_preset(preset, path)
+    return _check_preset(_compose_preset(path), path)
 
 
 def _split_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[str, dict]]:
@@ -190,9 +211,9 @@ def _check_plugin_keys(plugins: dict[str, dict], source, prefix: str) -> None:
             check_keyword(cls, path.split(".")[0], source, key)
 
 
-def _set_plugins(preset: DictConfig, plugins: dict[str, dict], folder: Path, name: str,
-                 source, prefix: str) -> tuple[DictConfig, str]:
-    """Preset ``name`` composed again with the plugin hyperparameters ``{plugin: {keyword:
+def _set_plugins(preset: DictConfig, plugins: dict[str, dict], file: Path, source, prefix: str
+                 ) -> tuple[DictConfig, str]:
+    """The preset of ``file`` composed again with the plugin hyperparameters ``{plugin: {keyword:
     value text}}`` of the plugins it has (a dotted keyword sets one key of a mapping value); and
     ``,<plugin>.<keyword>=<value>`` for each. Every plugin changed is built once to check its
     values."""
@@ -205,14 +226,13 @@ def _set_plugins(preset: DictConfig, plugins: dict[str, dict], folder: Path, nam
                 node = node.get(part)
                 if not isinstance(node, DictConfig):
                     raise ConfigError(f"{source}: {prefix}.{entry.name}.{path}: {part} of "
-                                      f"preset {name} is not a mapping")
+                                      f"preset {file.stem} is not a mapping")
             overrides.append(f"++plugins.{i}.{path}={value}")
             applied += f",{entry.name}.{path}={value}".replace("/", "_")
             changed.append(i)
     if not overrides:
         return preset, ""
-    preset = _compose_preset(folder, name, overrides, source=source, key=prefix,
-                             overrides_source=str(source))
+    preset = _compose_preset(file, overrides, overrides_source=str(source))
     for i in dict.fromkeys(changed):
         plugin, kwargs = named_section(preset.plugins[i], "plugin", source)
         key = f"{prefix}.{plugin}"
@@ -231,18 +251,17 @@ def _override_plugins(presets: dict[str, tuple[DictConfig, Path]], plugins: dict
                               f"run uses plugin '{plugin}' (strategies: {', '.join(presets)})")
     out = {}
     for strategy, (preset, path) in presets.items():
-        preset, applied = _set_plugins(preset, plugins, path.parent, path.stem, "command line",
-                                       "strategy.plugins")
+        preset, applied = _set_plugins(preset, plugins, path, "command line", "strategy.plugins")
         out[strategy + applied] = (preset, path)
     return out
 
 
-def _variant(entry, path: Path, index: int, folder: Path) -> tuple[str, DictConfig, Path]:
+def _variant(entry, path: Path, index: int) -> tuple[str, DictConfig, Path]:
     """A strategy of the experiment file: a preset's name, or a :class:`StrategyVariant`."""
     key = f"strategies[{index}]"
     if isinstance(entry, str):
-        preset = _compose_preset(folder, entry, source=path, key=key)
-        return entry, _check_preset(preset, folder / f"{entry}.yaml"), folder / f"{entry}.yaml"
+        file = find_preset(entry, path, source=path, key=key)
+        return entry, _check_preset(_compose_preset(file), file), file
     try:
         variant = OmegaConf.merge(OmegaConf.structured(StrategyVariant), entry)
     except OmegaConfBaseException as err:
@@ -253,9 +272,8 @@ def _variant(entry, path: Path, index: int, folder: Path) -> tuple[str, DictConf
     if missing:
         raise ConfigError(f"{path}: {key}.{missing[0]}: missing (a strategy is a preset's name or "
                           f"{{name, preset, plugins: {{plugin: {{keyword: value}}}}}})")
-    preset = _check_preset(_compose_preset(folder, variant.preset, source=path,
-                                           key=f"{key}.preset"),
-                           folder / f"{variant.preset}.yaml")
+    file = find_preset(variant.preset, path, source=path, key=f"{key}.preset")
+    preset = _check_preset(_compose_preset(file), file)
     plugins = {p: {k: override_text(v) for k, v in kw.items()}
                for p, kw in OmegaConf.to_container(variant.plugins).items()}
     _check_plugin_keys(plugins, path, f"{key}.plugins")
@@ -263,8 +281,8 @@ def _variant(entry, path: Path, index: int, folder: Path) -> tuple[str, DictConf
         if not any(e.name == plugin for e in preset.plugins):
             raise ConfigError(f"{path}: {key}.plugins.{plugin}: preset {variant.preset} has "
                               f"no plugin '{plugin}'")
-    preset, _ = _set_plugins(preset, plugins, folder, variant.preset, path, f"{key}.plugins")
-    return variant.name, preset, folder / f"{variant.preset}.yaml"
+    preset, _ = _set_plugins(preset, plugins, file, path, f"{key}.plugins")
+    return variant.name, preset, file
 
 
 def _compose_experiment(path: Path, overrides=()) -> DictConfig:
@@ -302,7 +320,7 @@ def load_experiment(path, overrides: Iterable[str] = (), run_name_overrides: Ite
     if OmegaConf.is_missing(cfg, "name") or not cfg.name:
         raise ConfigError(f"{path}: name: missing")
     if not cfg.strategies:
-        raise ConfigError(f"{path}: strategies: empty (name presets in strategies/)")
+        raise ConfigError(f"{path}: strategies: empty (name presets, built-in or in strategies/)")
     if not cfg.seeds:
         raise ConfigError(f"{path}: seeds: empty")
 
@@ -321,14 +339,13 @@ def load_experiment(path, overrides: Iterable[str] = (), run_name_overrides: Ite
     check_kwargs(cls, kwargs, path, "model", exclude=("input_shape", "n_classes"))
     _check_model_values(cls, kwargs, path)
 
-    folder = strategies_dir(path)
     # a name the command line picks is one of the file's own variants, else a preset
     variants = {e.name: e for e in file_cfg.strategies if isinstance(e, DictConfig)
                 and "name" in e}
     presets = {}
     for i, strategy in enumerate(cfg.strategies):
         entry = variants.get(strategy, strategy) if isinstance(strategy, str) else strategy
-        name, preset, preset_path = _variant(entry, path, i, folder)
+        name, preset, preset_path = _variant(entry, path, i)
         presets[name] = (preset, preset_path)
     labelled = _override_plugins(presets, plugin_overrides)
     suffix = "".join(f",{o}".replace("/", "_") for o in run_name_overrides
