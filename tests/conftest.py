@@ -10,3 +10,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_configure(config):
+    # registered here, not in pyproject: `sparsegrow bench gpu` runs `pytest -m cuda`
+    config.addinivalue_line("markers", "cuda: needs a CUDA device, skipped without one (a test "
+                                       "parametrised with device 'cuda' gets it automatically)")
+
+
+@pytest.hookimpl(tryfirst=True)     # before -m deselects: the added marks must count
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if params is not None and "cuda" in [v for v in params.params.values()
+                                             if isinstance(v, str)]:
+            item.add_marker(pytest.mark.cuda)
+        if item.get_closest_marker("cuda") and not torch.cuda.is_available():
+            item.add_marker(pytest.mark.skip(reason="no CUDA device on this machine"))
