@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all install
+.PHONY: run test test-all install gpu-check
 
 install: $(STAMP)
 
@@ -23,3 +23,8 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
+
+# GPU acceptance check, under 8 minutes on a CUDA machine (sparsegrow/bench/gpu.py); writes
+# results/gpu/gpu_check.json. Without a GPU: .venv/bin/sparsegrow bench gpu --dry-run
+gpu-check: $(STAMP)
+	$(BIN)/sparsegrow bench gpu

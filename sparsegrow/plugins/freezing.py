@@ -23,6 +23,7 @@ from avalanche.core import SupervisedPlugin
 
 from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
+from sparsegrow.linalg import full_precision
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm_parameters
 from sparsegrow.protection.importance import SCORES, importance_scores
@@ -290,6 +291,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 self._quiet(strategy, grown)
         self._protected_rows(strategy.model)   # settled during the growth event
 
+    @full_precision()   # response statistics in float32 under any autocast
     @torch.no_grad()
     def _quiet(self, strategy, grown: dict[str, int]) -> None:
         """Turn the units growth just added to respond positively to the recent inputs and
