@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 from avalanche.models.packnet import PackNetPlugin
-from avalanche.training.plugins import LFLPlugin, SynapticIntelligencePlugin
+from avalanche.training.plugins import (FromScratchTrainingPlugin, LFLPlugin,
+                                        SynapticIntelligencePlugin)
 from avalanche.training.utils import ParamData
 
 from sparsegrow.errors import IncompatiblePluginError
@@ -21,6 +22,13 @@ _INCOMPATIBLE = {
     PackNetPlugin: "PackNet's pruning masks and hooks are tied to the original parameter "
     "tensors, which growth replaces",
 }
+# plugins that contradict protection itself, with or without growth
+_UNPROTECTABLE = {
+    FromScratchTrainingPlugin: "FromScratchTraining resets the weights to their initial values "
+    "at every experience, which the protection would undo (it restores what earlier "
+    "experiences learned) and grown layers would escape (their new shapes are not reset), so "
+    "the training would silently not be from scratch",
+}
 
 
 def grows(plugin) -> bool:
@@ -28,18 +36,27 @@ def grows(plugin) -> bool:
     return bool(getattr(plugin, "grows_model", False))
 
 
+def protects(plugin) -> bool:
+    """Whether ``plugin`` keeps what earlier experiences learned (masks, subspaces)."""
+    return bool(getattr(plugin, "protects_model", False))
+
+
 def check_plugins(plugins) -> None:
     """Raise :class:`IncompatiblePluginError` if ``plugins`` combine growth with a plugin that
-    cannot follow a growing model.
+    cannot follow a growing model, or growth or protection with one that resets the model.
 
     :param plugins: the strategy's plugin list (any order).
     """
     growers = [type(p).__name__ for p in plugins if grows(p)]
-    if not growers:
-        return
+    ours = growers or [type(p).__name__ for p in plugins if protects(p)]
     for plugin in plugins:
+        for cls, reason in _UNPROTECTABLE.items():
+            if ours and isinstance(plugin, cls):
+                raise IncompatiblePluginError(
+                    f"{ours[0]} cannot be combined with {type(plugin).__name__}: {reason}. "
+                    f"Train the from-scratch baseline without {ours[0]}.")
         for cls, reason in _INCOMPATIBLE.items():
-            if isinstance(plugin, cls):
+            if growers and isinstance(plugin, cls):
                 raise IncompatiblePluginError(
                     f"{growers[0]} grows the model, which cannot be combined with "
                     f"{type(plugin).__name__}: {reason}. Remove one of the two plugins "

@@ -25,6 +25,9 @@ from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
 from sparsegrow.linalg import full_precision
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
+from sparsegrow.plugins.compat import check_plugins
+from sparsegrow.plugins.replaced import (ModelWatch, drop_unfollowable_bases,
+                                         drop_unfollowable_locks)
 from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm_parameters
 from sparsegrow.protection.importance import SCORES, importance_scores
 from sparsegrow.protection.classes import is_class_incremental, output_layer, seen_rows
@@ -102,6 +105,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         it was learned in) or ``cumulative`` (running statistics over all experiences).
     """
 
+    protects_model = True
+
     def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
                  gate_topk: float = 1.0, gating: str = "mask", energy: float | dict | None = None,
                  project_every: int | None = None, importance_batches: int = 4,
@@ -162,6 +167,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._steps = 0
         self._protected: dict | None | bool = False   # settled _rows(); False: to recompute
         self.divergence = DivergenceGuard()   # importance and bases: never on non-finite data
+        self._model = ModelWatch()
 
     @property
     def uses_masks(self) -> bool:
@@ -338,6 +344,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     # -- callbacks -------------------------------------------------------------------------
     def before_training(self, strategy, **kwargs):
+        check_plugins(strategy.plugins)
         self.divergence.before_training(strategy)
 
     def before_training_exp(self, strategy, **kwargs):
@@ -353,6 +360,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         classes = getattr(strategy.experience, "classes_in_this_experience", None) or ()
         if self._seen and any(int(c) not in self._seen for c in classes):
             self._class_incremental = True
+        self._follow_model(strategy.model)
         self.locks.sync(self._params(strategy))
         self.subspace.sync(strategy.model)
         self.batchnorm.start(strategy.model)
@@ -361,6 +369,19 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                                    if n in self.subspace.bases}
         self._protected = False   # classes seen, stream kind and widths may have changed
         self._protected_rows(strategy.model)   # settled now, not at the first step
+
+    def _follow_model(self, model) -> None:
+        """Keep what can follow a replaced or reshaped model, drop the rest (the rules are in
+        :mod:`sparsegrow.plugins.replaced`)."""
+        if self._model.replaced(model):
+            self.locks = ParamLocks()
+            for table in (self.subspace.bases, self.subspace.anchors, self.subspace._dims):
+                table.clear()
+            self.batchnorm.saved = {}
+            self._grown_from, self._widths, self._output_layer = {}, {}, None
+        else:
+            drop_unfollowable_locks(self.locks, dict(model.named_parameters()))
+            drop_unfollowable_bases(self.subspace, model)
 
     def after_backward(self, strategy, **kwargs):
         self.divergence.after_backward(strategy)

@@ -28,6 +28,7 @@ from sparsegrow.growth.birth_gate import BirthGate, mean_input
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.plugins.compat import check_plugins, follow_growth
+from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.room import units_for_room
 
@@ -122,15 +123,18 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._auto_layers: list[str] | None = None
         self.gate = BirthGate() if birth_gate else None
         self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
+        self._model = ModelWatch()
 
     # -- helpers ---------------------------------------------------------------------------
     def _grower_for(self, strategy) -> Grower:
         if self._grower is None or self._grower.model is not strategy.model:
             self._grower = Grower(strategy.model, optimizer=strategy.optimizer)
         self._grower.optimizer = strategy.optimizer
-        # a few samples of the current batch: the analysis exports the model on them when
-        # torch.fx cannot trace its forward (e.g. x.view(len(x), -1))
-        self._grower.example = strategy.mb_x[:2]
+        # a few samples of a recent training batch (not strategy.mb_x: a periodic evaluation
+        # replaces it): the analysis exports the model on them when torch.fx cannot trace its
+        # forward (e.g. x.view(len(x), -1))
+        batches = self._batches.get()
+        self._grower.example = batches[-1][0][:2] if batches else None
         return self._grower
 
     def _target_layers(self, grower: Grower) -> list[str]:
@@ -261,7 +265,16 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         total = len(strategy.dataloader) * strategy.train_epochs
         self._grow_iteration = (min(round(self.grow_at * total), total - 1)
                                 if self._experiences >= 1 else -1)
-        self._pins.sync(dict(strategy.model.named_parameters()))
+        params = dict(strategy.model.named_parameters())
+        if self._model.replaced(strategy.model):
+            # a new model (GDumb): analysed afresh, nothing grown on the old one applies
+            # (the rules are in :mod:`sparsegrow.plugins.replaced`)
+            self._grower, self._pins, self._auto_layers = None, ParamLocks(), None
+            if self.gate is not None:
+                self.gate = BirthGate()
+        else:
+            drop_unfollowable_locks(self._pins, params)
+        self._pins.sync(params)
 
     def before_training_iteration(self, strategy, **kwargs):
         self._batches.add(strategy)

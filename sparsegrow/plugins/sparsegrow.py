@@ -15,10 +15,10 @@ from sparsegrow.errors import ConfigError
 from sparsegrow.growth import Grower
 from sparsegrow.plugins.freezing import FreezingPlugin
 from sparsegrow.plugins.growth import GrowthPlugin
+from sparsegrow.plugins.replaced import ModelWatch
 
 _CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration",
-              "after_backward", "before_update", "after_update", "after_training_iteration",
-              "before_eval", "after_eval")
+              "after_backward", "before_update", "after_update", "before_eval", "after_eval")
 
 
 class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
@@ -85,7 +85,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param seed: seed of the random parts of initialisation.
     """
 
-    grows_model = True
+    grows_model = protects_model = True
 
     def __init__(self, *, grow_at: float | None = None, energy: float = 0.9,
                  max_ratio: float = 0.25, min_units: int = 0, units: int | None = None,
@@ -141,19 +141,29 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                               "orthogonal to earlier inputs: set isolate_growth: false with it")
         if self.growth is not None:
             self.growth.protection = self.freezing
-        self.grows_model = growth
+        self.grows_model, self.protects_model = growth, freezing
         self._growable_known = False
+        self._analysed = ModelWatch()   # a replaced model (GDumb) is analysed again
+        self._example = None            # a recent input: strategy.mb_x is gone after an eval
 
     def after_training_exp(self, strategy, **kwargs):
         """Tell the protection which layers growth can widen (the model has run by now, so the
         analysis has an example batch), then run ``after_training_exp`` of both parts."""
-        if self.freezing is not None and not self._growable_known:
+        replaced = self._analysed.replaced(strategy.model)
+        if self.freezing is not None and (replaced or not self._growable_known):
             # also without growth: the growth: false ablation must protect the same way
-            pairs = Grower(strategy.model, example=strategy.mb_x[:2]).pairs
+            pairs = Grower(strategy.model, example=self._example).pairs
             self.freezing.set_growable([p.consumer for p in pairs])
             self._growable_known = True
         for part in self.parts:
             part.after_training_exp(strategy, **kwargs)
+
+    def after_training_iteration(self, strategy, **kwargs):
+        """Keep a few inputs of the batch for the analysis, then run
+        ``after_training_iteration`` of both parts."""
+        self._example = strategy.mb_x[:2].detach()
+        for part in self.parts:
+            part.after_training_iteration(strategy, **kwargs)
 
     @property
     def parts(self) -> list:
