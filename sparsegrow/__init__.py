@@ -6,7 +6,7 @@ exported here lazily, so that ``import sparsegrow.growth`` does not pay for impo
 (about 6 s, 1 GB).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"     # the one source: pyproject.toml reads it (CHANGELOG.md: policy)
 
 _PLUGINS = {
     "SparseGrowPlugin": "sparsegrow.plugins.sparsegrow",

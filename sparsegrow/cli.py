@@ -11,6 +11,10 @@ import sys
 from sparsegrow.errors import SparseGrowError
 
 
+# installed by `sparsegrow[experiments]`, not by the core: a command that needs one says so
+_HARNESS = ("hydra", "hydra_zen", "hydra_plugins", "omegaconf", "mnist")
+
+
 class RunsFailed(Exception):
     """Some runs of an experiment failed; each was already reported on its own line."""
 
@@ -153,6 +157,12 @@ def main(argv=None) -> int:
     except RunsFailed as err:     # the config was fine: exit 1, not a usage error's 2
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in _HARNESS:
+            raise
+        print(f"error: sparsegrow {args.command} needs the experiment harness ({err.name} is "
+              f"not installed): pip install 'sparsegrow[experiments]'", file=sys.stderr)
+        return 2
     return 0
 
 
