@@ -25,6 +25,7 @@ from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
 from sparsegrow.growth import INITIALIZERS, Grower, count_parameters
 from sparsegrow.growth.birth_gate import BirthGate, mean_input
+from sparsegrow.growth.budget import event_allowance, fit_budget, grown_parameters, resolve_budget
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
 from sparsegrow.plugins.compat import check_plugins, follow_growth
@@ -67,6 +68,10 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     :param birth_gate: at evaluation, judge each input's experience by the nearest mean input of
         the experiences trained so far and silence the units grown after it
         (:mod:`sparsegrow.growth.birth_gate`; no task label is used).
+    :param budget: the most parameters the model may reach by growth (widen): an int is a
+        count, a float a multiple of the model's size at the first experience; ``None``: no
+        limit. Each event may add the budget left spread evenly over the experiences left
+        (:mod:`sparsegrow.growth.budget`); the units the data asks for are scaled down to fit.
     :param growth_batches: number of last training minibatches used by data-driven growth.
     :param seed: seed of the random parts of initialisation (the global RNG is not used).
     """
@@ -77,7 +82,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                  units: int | None = None, energy: float = 0.9, max_ratio: float = 0.25,
                  min_units: int = 0, conv_multiple: int = 8, init_density: float = 1.0,
                  layers="auto", min_free: float = 0.0, birth_gate: bool = False,
-                 growth_batches: int = 4, seed: int = 0):
+                 budget: int | float | None = None, growth_batches: int = 4, seed: int = 0):
         super().__init__()
         choice("op", op, tuple(OPS))
         choice(f"init for op '{op}'", init, OPS[op])
@@ -109,6 +114,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             raise ConfigError(f"min_free must be below 1 (a fully free input cannot be kept "
                               f"by growth), got {min_free!r}")
         self.layers = layers if layers == "auto" else list(layers)
+        if budget is not None:
+            resolve_budget(budget, 1)   # its checks, before any data
+        self.budget = budget
         self.seed = seed
         self.protection = None          # set by SparseGrowPlugin, or found in before_training
         self.history: list[dict] = []   # one entry per growth event
@@ -121,6 +129,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._iteration = 0
         self._grow_iteration = -1
         self._auto_layers: list[str] | None = None
+        self._initial_params: int | None = None   # the model's size when training began
         self.gate = BirthGate() if birth_gate else None
         self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
         self._model = ModelWatch()
@@ -218,6 +227,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         if self.min_free > 0 and self.protection is not None:
             for name, units in self._room_sizes(grower, names).items():
                 sizes[name] = max(sizes[name], units)
+        if self.budget is not None:
+            sizes = self._within_budget(strategy, grower, sizes)
         bases = None
         if self.protection is not None and self.init in _BASIS_INITS:
             bases = self.protection.growth_bases(names) or None
@@ -228,6 +239,20 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             return {}
         # masks have the producer's final shape (True where an entry may be non-zero)
         return {f"{producer}.weight": ~mask for producer, mask in masks.items()}
+
+    def _within_budget(self, strategy, grower, sizes: dict[str, int]) -> dict[str, int]:
+        """``sizes`` scaled down so this event adds at most its share of the budget left."""
+        model, pairs = strategy.model, grower.pairs
+        params = count_parameters(model)
+        budget = resolve_budget(self.budget, self._initial_params or params)
+        experience = strategy.experience
+        stream = getattr(experience, "origin_stream", None)
+        try:
+            events_left = len(stream) - experience.current_experience
+        except TypeError:   # a stream of unknown length (lazy generator)
+            events_left = None
+        allowance = event_allowance(budget=budget, params=params, events_left=events_left)
+        return fit_budget(sizes, lambda s: grown_parameters(model, pairs, s) - params, allowance)
 
     def _room_sizes(self, grower, names) -> dict[str, int]:
         """Units per producer that give its consumer ``min_free`` of free input room."""
@@ -262,6 +287,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             self.gate.detach()
         self._batches.clear()
         self._iteration = 0
+        if self._initial_params is None:
+            self._initial_params = count_parameters(strategy.model)
         total = len(strategy.dataloader) * strategy.train_epochs
         self._grow_iteration = (min(round(self.grow_at * total), total - 1)
                                 if self._experiences >= 1 else -1)
@@ -317,6 +344,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def state_dict(self) -> dict:
         return {"history": list(self.history), "timings": dict(self.timings),
                 "experiences": self._experiences, "pins": self._pins.state_dict(),
+                "initial_params": self._initial_params,
                 "auto_layers": self._auto_layers,
                 "gate": self.gate.state_dict() if self.gate is not None else None}
 
@@ -324,6 +352,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self.history = list(state["history"])
         self.timings = dict(state["timings"])
         self._experiences = state["experiences"]
+        self._initial_params = state.get("initial_params")
         self._pins.load_state_dict(state["pins"])
         self._auto_layers = state["auto_layers"]
         if self.gate is not None:

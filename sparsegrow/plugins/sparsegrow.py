@@ -79,6 +79,9 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param growable_energy: subspace energy of the layers growth can give input room back to
         (consumers of expandable pairs); ``None``: as ``subspace_energy``.
     :param layers: ``"auto"`` (every expandable layer) or a list of producer names.
+    :param budget: the most parameters growth may bring the model to: an int is a count, a
+        float a multiple of the model's size at the first experience; ``None``: no limit (see
+        :class:`GrowthPlugin`).
     :param growth: switch growth on/off.
     :param freezing: switch the protection (masks/subspace) on/off.
     :param batches: number of last training minibatches used by growth and importance passes.
@@ -97,6 +100,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  quiet_margin: float = 0.0, birth_gate: bool = False,
                  free_new_units: bool = False,
                  head: str = "auto", growable_energy: float | None = None, layers="auto",
+                 budget: int | float | None = None,
                  growth: bool = True, freezing: bool = True, batches: int = 4, seed: int = 0,
                  batchnorm: str = "free"):
         super().__init__()
@@ -119,6 +123,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                                    energy=energy, max_ratio=max_ratio, min_units=min_units,
                                    conv_multiple=conv_multiple, init_density=init_density,
                                    layers=layers, min_free=min_free, birth_gate=birth_gate,
+                                   budget=budget,
                                    growth_batches=batches, seed=seed) if growth else None
         self.freezing = FreezingPlugin(importance=importance, freeze_ratio=freeze_ratio,
                                        gate_topk=gate_topk, gating=gating,
