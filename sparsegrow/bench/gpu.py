@@ -39,6 +39,7 @@ The JSON (one object) has ``ok``, the machine, the budget and one entry per sect
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import signal
@@ -203,20 +204,10 @@ def compare(reference: dict[str, torch.Tensor], other: dict[str, torch.Tensor],
 
 
 @contextmanager
-def tf32_off():
-    """Full float32 in CUDA matmuls and cuDNN convs (restored afterwards)."""
+def tf32(enabled: bool):
+    """TF32 in CUDA matmuls and cuDNN convs on or off (full float32), restored afterwards."""
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-@contextmanager
-def tf32_on():
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
     try:
         yield
     finally:
@@ -273,7 +264,8 @@ def on_data_init(device: torch.device) -> dict[str, torch.Tensor]:
     return _snapshot(model, batches[0][0])
 
 
-def up_to_row_signs(reference: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) -> float:
+def up_to_row_signs(reference: dict[str, torch.Tensor],
+                    other: dict[str, torch.Tensor]) -> float:
     """Largest difference once each row (first dimension) of ``other`` takes the sign that
     matches ``reference``: eigenvectors have no sign, so an on-data init that fails
     :func:`compare` only by flipped rows shows up here as a small number."""
@@ -348,21 +340,20 @@ def protected_step(device: torch.device) -> tuple[dict[str, torch.Tensor], dict]
 
 def _protected_step_tf32(device: torch.device) -> float:
     """The protected step's old-input change with TF32 allowed (a user's default on CUDA)."""
-    with tf32_on():
+    with tf32(True):
         return protected_step(device)[1]["old_input_change"]
 
 
 def agreement(device: torch.device) -> dict:
     """The three CPU-vs-``device`` comparisons (TF32 off)."""
     cpu = torch.device("cpu")
-    out = {}
-    with tf32_off():
-        for name, fn in (("growth", growth_event), ("on_data", on_data_init)):
-            reference, other = fn(cpu), fn(device)
-            out[name] = compare(reference, other, TOLERANCES[name])
-            if name == "on_data":
-                out[name]["max_abs_diff_up_to_row_signs"] = up_to_row_signs(reference, other)
+    with tf32(False):
+        growth = growth_event(cpu), growth_event(device)
+        on_data = on_data_init(cpu), on_data_init(device)
         (reference, facts_cpu), (other, facts) = protected_step(cpu), protected_step(device)
+    out = {"growth": compare(*growth, TOLERANCES["growth"]),
+           "on_data": {**compare(*on_data, TOLERANCES["on_data"]),
+                       "max_abs_diff_up_to_row_signs": up_to_row_signs(*on_data)}}
     step = compare(reference, other, TOLERANCES["protected_step"])
     step.update({"old_input_atol": OLD_INPUT_ATOL,
                  "old_input_change_cpu": facts_cpu["old_input_change"],
@@ -370,8 +361,10 @@ def agreement(device: torch.device) -> dict:
                  "host_syncs_in_projection": facts["host_syncs_in_projection"],
                  "old_input_change_device_tf32_on": (_protected_step_tf32(device)
                                                      if device.type == "cuda" else None)})
-    step["ok"] = step["ok"] and max(step["old_input_change_cpu"],
-                                    step["old_input_change_device"]) <= OLD_INPUT_ATOL
+    # TF32 (a CUDA user's default) must not loosen the projection either
+    changes = [step[k] for k in ("old_input_change_cpu", "old_input_change_device",
+                                 "old_input_change_device_tf32_on") if step[k] is not None]
+    step["ok"] = step["ok"] and max(changes) <= OLD_INPUT_ATOL
     out["protected_step"] = step
     out["ok"] = all(out[k]["ok"] for k in ("growth", "on_data", "protected_step"))
     return out
@@ -446,9 +439,12 @@ class _Clock:
 def _time_strategy(plan, name: str, bench, device, budget: Budget) -> dict:
     from sparsegrow.runner.build import grows
 
+    baseline_mb = None
     if device.type == "cuda":
+        gc.collect()      # the previous strategy's model, held in reference cycles
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+        baseline_mb = torch.cuda.memory_allocated(device) / 2**20
     strategy, plugins = _strategy(plan, name, bench, device)
     per_experience = []
     for exp in list(bench.train_stream)[: budget.experiences]:
@@ -459,10 +455,12 @@ def _time_strategy(plan, name: str, bench, device, budget: Budget) -> dict:
             "iterations": int(strategy.clock.train_iterations),
             "grows": any(grows(p) for p in plugins), "growth_events": _growth_events(plugins),
             "peak_memory_mb": (torch.cuda.max_memory_allocated(device) / 2**20
-                               if device.type == "cuda" else None)}
+                               if device.type == "cuda" else None),
+            "memory_before_mb": baseline_mb}
 
 
-def timing(device: torch.device, budget: Budget, experiment: Path, overrides: list[str]) -> dict:
+def timing(device: torch.device, budget: Budget, experiment: Path,
+           overrides: list[str]) -> dict:
     """Train time and peak GPU memory of every strategy of ``experiment``, ratio to the first;
     one untimed experience first, so that CUDA/cuDNN start-up is no strategy's cost."""
     plan, bench = _plan(experiment, budget, overrides)
@@ -485,10 +483,10 @@ def timing(device: torch.device, budget: Budget, experiment: Path, overrides: li
 
 
 class Autocast:
-    """Mixin for an Avalanche SGD template (Naive): forward and loss under ``torch.autocast`` one iteration at a time (an
-    autocast region around a whole epoch keeps a cache of cast weights that goes stale after
-    each optimizer step), and a GradScaler for float16. The plugins' callbacks run outside
-    autocast, in float32."""
+    """Mixin for an Avalanche SGD template (Naive): forward and loss under ``torch.autocast``
+    one iteration at a time (an autocast region around a whole epoch keeps a cache of cast
+    weights that goes stale after each optimizer step), and a GradScaler for float16. The
+    plugins' callbacks run outside autocast, in float32."""
 
     def __init__(self, *, amp_dtype: torch.dtype, **kwargs):
         super().__init__(**kwargs)
