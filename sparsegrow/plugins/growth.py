@@ -341,6 +341,14 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             self.gate.detach()
 
     # -- checkpoints -----------------------------------------------------------------------
+    def __getstate__(self):
+        # Avalanche's save_checkpoint pickles the strategy with its plugins: the growth engine
+        # holds the optimizer (which save_checkpoint(exclude=["optimizer"]) must leave out) and
+        # is rebuilt from the model at the next growth event
+        state = dict(self.__dict__)
+        state["_grower"] = None
+        return state
+
     def state_dict(self) -> dict:
         return {"history": list(self.history), "timings": dict(self.timings),
                 "experiences": self._experiences, "pins": self._pins.state_dict(),
