@@ -14,16 +14,12 @@ def one_thread():
 
 def pytest_configure(config):
     # registered here, not in pyproject: `sparsegrow bench gpu` runs `pytest -m cuda`
-    config.addinivalue_line("markers", "cuda: needs a CUDA device, skipped without one (a test "
-                                       "parametrised with device 'cuda' gets it automatically)")
+    config.addinivalue_line("markers", "cuda: needs a CUDA device; skipped without one")
 
 
-@pytest.hookimpl(tryfirst=True)     # before -m deselects: the added marks must count
 def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
     for item in items:
-        params = getattr(item, "callspec", None)
-        if params is not None and "cuda" in [v for v in params.params.values()
-                                             if isinstance(v, str)]:
-            item.add_marker(pytest.mark.cuda)
-        if item.get_closest_marker("cuda") and not torch.cuda.is_available():
+        if item.get_closest_marker("cuda"):
             item.add_marker(pytest.mark.skip(reason="no CUDA device on this machine"))

@@ -192,8 +192,7 @@ class _ToFloat64(nn.Module):
         return x.double()
 
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA device on this machine"))]
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]   # skipped without CUDA
 
 
 @pytest.mark.parametrize("device", DEVICES)
