@@ -40,11 +40,6 @@ def _table_links(tables: tuple[str, ...], anchors: dict[str, str]) -> str:
                      for t in tables)
 
 
-def _call(recipe: recipes.Recipe) -> str:
-    keywords = ", ".join(f"{k}={v!r}" for k, v in recipe.plugin.items())
-    return f"SparseGrowPlugin({keywords})"
-
-
 def recipes_markdown() -> str:
     """The recipes section of ``recipes.md``: an overview table, then one section each."""
     anchors = _results_anchors()
@@ -54,13 +49,8 @@ def recipes_markdown() -> str:
         recipe = recipes.get(name)
         rows.append(f"| [`{name}`](#{slugify(name, '-')}) | {recipe.summary} | "
                     f"{_table_links(recipe.tables, anchors)} |")
-        companions = "".join(
-            f", with Avalanche's `{cls}({', '.join(f'{k}={v!r}' for k, v in kw.items())})`"
-            for cls, kw in recipe.companions.items())
         sections.append(
-            f"## {name}\n\n{recipe.summary}\n\n"
-            f"`recipes.{name}(**overrides)` builds `{_call(recipe)}`{companions}; "
-            f"`recipes.plugins({name!r})` builds the whole list.\n\n"
+            f"## {name}\n\n{recipe.summary}\n\n{recipe.usage}\n\n"
             f"**When to use it.** {recipe.when}\n\n"
             f"**Cost.** {recipe.cost}\n\n"
             f"**Evidence** ({_table_links(recipe.tables, anchors)}). {recipe.evidence}\n")

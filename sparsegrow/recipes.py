@@ -51,13 +51,24 @@ class Recipe:
     companions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
+    def call(self) -> str:
+        """The :class:`SparseGrowPlugin` call the recipe stands for."""
+        return f"SparseGrowPlugin({_keywords(self.plugin)})"
+
+    @property
+    def usage(self) -> str:
+        """One sentence: what the entry function and :func:`plugins` build."""
+        alone = f"`recipes.{self.name}(**overrides)` builds `{self.call}`"
+        if not self.companions:
+            return alone + "."
+        others = " and ".join(f"`{cls}({_keywords(kw)})`" for cls, kw in self.companions.items())
+        return (f"Measured together with Avalanche's {others}: "
+                f"`recipes.plugins({self.name!r}, **overrides)` builds them all; {alone} alone.")
+
+    @property
     def doc(self) -> str:
         """The entry function's docstring."""
-        keywords = ", ".join(f"{k}={v!r}" for k, v in self.plugin.items()) or "the defaults"
-        companions = "".join(f" with {cls}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
-                             for cls, kw in self.companions.items())
-        return (f"{self.summary}\n\n"
-                f"``SparseGrowPlugin({keywords})``{companions}.\n\n"
+        return (f"{self.summary}\n\n{self.usage}\n\n"
                 f"**When to use it.** {self.when}\n\n"
                 f"**Cost.** {self.cost}\n\n"
                 f"**Evidence** (RESULTS.md, {_tables_text(self.tables)}). {self.evidence}\n\n"
@@ -65,6 +76,10 @@ class Recipe:
                 f"the recipe's.\n"
                 f":return: a new :class:`SparseGrowPlugin`.\n"
                 f":raises ConfigError: a keyword that :class:`SparseGrowPlugin` does not have.")
+
+
+def _keywords(keywords: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in keywords.items())
 
 
 def _tables_text(tables: tuple[str, ...]) -> str:
