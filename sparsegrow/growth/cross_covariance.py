@@ -41,6 +41,7 @@ from sparsegrow.errors import GrowthError
 from sparsegrow.growth.graph import ExpandablePair
 from sparsegrow.growth.layers import get_layer
 from sparsegrow.linalg import thin_svd
+from sparsegrow.measuring import set_measuring_mode
 
 
 DENSE_MAX = 2 ** 22  # entries of M above which it is kept factored (16 MB in float32)
@@ -186,7 +187,7 @@ def _measure(model, pairs, batches, loss_fn) -> dict:
     rows: dict[str, tuple[list, list]] = {name: ([], []) for name in wide}
     n_batches = 0
     modes = {m: m.training for m in model.modules()}
-    model.eval()
+    set_measuring_mode(model)   # training's forward: see sparsegrow.measuring
     try:
         with torch.enable_grad():
             for batch in batches:

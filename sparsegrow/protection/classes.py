@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from sparsegrow.measuring import set_measuring_mode
+
 
 @torch.no_grad()
 def output_layer(model: nn.Module, x: torch.Tensor) -> str | None:
@@ -21,7 +23,7 @@ def output_layer(model: nn.Module, x: torch.Tensor) -> str | None:
     hooks = [m.register_forward_hook(lambda mod, args, out, n=n: outputs.__setitem__(n, out))
              for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     was_training = model.training
-    model.eval()
+    set_measuring_mode(model)   # training's forward: see sparsegrow.measuring
     try:
         y = model(x)
     finally:

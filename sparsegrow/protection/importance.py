@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from sparsegrow.errors import ConfigError
+from sparsegrow.measuring import set_measuring_mode
 
 SCORES = ("taylor", "fisher", "magnitude")
 
@@ -51,7 +52,7 @@ def importance_scores(model: nn.Module, batches: Iterable[tuple[torch.Tensor, to
     totals = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
     count = 0
     was_training = model.training
-    model.eval()
+    set_measuring_mode(model)   # training's forward: see sparsegrow.measuring
     try:
         for x, y in batches:
             loss = loss_fn(model(x), y)

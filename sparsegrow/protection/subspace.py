@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from sparsegrow.errors import SparseGrowError
 from sparsegrow.linalg import thin_svd
+from sparsegrow.measuring import measuring
 
 LINEAR_STATE = ("momentum_buffer", "exp_avg")  # optimizer state that is linear in the gradients
 
@@ -81,15 +82,14 @@ def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) 
 
 @torch.no_grad()
 def eval_passes(model: nn.Module, inputs, hooks) -> None:
-    """Run ``model`` in eval mode on each of ``inputs`` (for what ``hooks`` record), then
-    restore its mode and remove the hooks."""
-    was_training = model.training
-    model.eval()
+    """Run ``model`` directly (not a strategy's evaluation) in measuring mode
+    (:mod:`sparsegrow.measuring`) on each of ``inputs`` for what ``hooks`` record, then restore
+    its modes and remove the hooks."""
     try:
-        for x in inputs:
-            model(x)
+        with measuring(model):
+            for x in inputs:
+                model(x)
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
 
