@@ -7,10 +7,14 @@ eigendecomposition of A·Aᵀ or Aᵀ·A, whichever is smaller, gives σ² direc
 than an SVD on the CPU for the matrices they meet (a few hundred rows and columns). Its error on
 σᵢ is about ε·σ₁²/σᵢ, so triplets below ``rtol``·σ₁ are not returned: at single precision they
 are noise, and every caller reads a missing direction as "no signal there".
+
+All of this linear algebra runs at full float32 precision (:func:`full_precision`), whatever
+autocast region or TF32 setting the training step uses.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack, contextmanager
 from typing import Callable
 
 import torch
@@ -18,11 +22,36 @@ import torch
 from sparsegrow.errors import DivergenceError
 
 
+@contextmanager
+def full_precision():
+    """Run the block in full-precision float32: autocast off on every device type, no TF32 in
+    matmuls or cuDNN convolutions; the previous settings are restored afterwards.
+
+    Bases, spectra and projections decide what old inputs see: a projection through bfloat16
+    products or TF32's 10-bit mantissa leaves a protected layer's response on old inputs off
+    by ~1e-3 instead of float32 rounding, and CUDA has no half-precision ``eigh`` at all. Use
+    it as a ``with`` block or as a decorator.
+    """
+    precision = torch.get_float32_matmul_precision()
+    cudnn_tf32 = torch.backends.cudnn.allow_tf32
+    with ExitStack() as stack:
+        for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+            stack.enter_context(torch.autocast(device_type=device, enabled=False))
+        torch.set_float32_matmul_precision("highest")
+        torch.backends.cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(precision)
+            torch.backends.cudnn.allow_tf32 = cudnn_tf32
+
+
+@full_precision()
 def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3,
              rank: Callable[[torch.Tensor], int] | None = None):
     """Leading singular triplets of ``a``.
 
-    :param a: [m, n] matrix.
+    :param a: [m, n] matrix (float16/bfloat16 is computed and returned in float32).
     :param rtol: smallest singular value returned, relative to the largest.
     :param rank: given those singular values, how many leading triplets to return; the side
         derived from the eigenvectors is then computed for these only (for a subspace basis of
@@ -37,6 +66,8 @@ def thin_svd(a: torch.Tensor, *, rtol: float = 1e-3,
         raise DivergenceError(f"a [{a.shape[0]}, {a.shape[1]}] matrix of growth or protection "
                               "has non-finite entries: training diverged; lower the learning "
                               "rate or a plugin's loss penalty")
+    if a.dtype != torch.float64:
+        a = a.float()
     wide = a.shape[0] <= a.shape[1]
     try:
         values, vectors = torch.linalg.eigh(a @ a.T if wide else a.T @ a)

@@ -49,6 +49,9 @@ class TrainingConfig:
     batch_size: int = 128
     eval_batch_size: int = 512
     device: Device = Device.auto
+    # mixed precision of each training step (sparsegrow.runner.amp): off, bf16 or fp16 (with a
+    # GradScaler); not an Enum because YAML reads a bare `off` as false, which also means off
+    amp: Any = "off"
 
 
 @dataclass
@@ -93,6 +96,8 @@ class PresetConfig:
     training: Optional[Dict[str, Any]] = None                   # overrides of TrainingConfig
 
 
+AMP_MODES = ("off", "bf16", "fp16")
+
 # (key, check, reason) range rules on TrainingConfig; types and enums are OmegaConf's job, but
 # neither it nor Hydra constrains a value's range.
 TRAINING_RANGES = (
@@ -102,4 +107,5 @@ TRAINING_RANGES = (
     ("epochs", lambda v: v >= 1, "must be >= 1"),
     ("batch_size", lambda v: v >= 1, "must be >= 1"),
     ("eval_batch_size", lambda v: v >= 1, "must be >= 1"),
+    ("amp", lambda v: v is False or v in AMP_MODES, "must be one of off, bf16, fp16"),
 )

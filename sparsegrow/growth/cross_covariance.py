@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from sparsegrow.errors import GrowthError
 from sparsegrow.growth.graph import ExpandablePair
 from sparsegrow.growth.layers import get_layer
-from sparsegrow.linalg import thin_svd
+from sparsegrow.linalg import full_precision, thin_svd
 from sparsegrow.measuring import set_measuring_mode
 
 
@@ -152,6 +152,7 @@ def cross_covariances(model: nn.Module, pairs: list[ExpandablePair], batches,
             for name, m in _measure(model, pairs, batches, loss_fn).items()}
 
 
+@full_precision()   # M is a statistic: float32 whatever autocast the training step uses
 def _measure(model, pairs, batches, loss_fn) -> dict:
     """{producer: dense M, or its factors (left, right) for a pair wider than DENSE_MAX}."""
     producers = {p.producer: get_layer(model, p.producer) for p in pairs}

@@ -35,6 +35,7 @@ from sparsegrow.errors import GrowthError
 from sparsegrow.growth.cross_covariance import Spectrum
 from sparsegrow.growth.graph import ExpandablePair
 from sparsegrow.growth.layers import get_layer, get_module
+from sparsegrow.linalg import full_precision
 
 INITIALIZERS = ("random", "zero_out", "net2wider", "on_data")
 
@@ -177,6 +178,7 @@ def check_init(init: str, init_density: float, layer: str) -> None:
                           f"(0, 1], got {init_density}")
 
 
+@full_precision()   # spectra, bases and on-data passes in float32; rows cast to the weight's dtype
 def initialize(init: str, model: nn.Module, pair: ExpandablePair, m: int, *,
                generator: torch.Generator | None = None, init_density: float = 1.0,
                spectrum: Spectrum | None = None,

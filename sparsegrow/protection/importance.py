@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from sparsegrow.errors import ConfigError
+from sparsegrow.linalg import full_precision
 from sparsegrow.measuring import set_measuring_mode
 
 SCORES = ("taylor", "fisher", "magnitude")
@@ -29,6 +30,7 @@ def check_score(kind: str) -> str:
     return kind
 
 
+@full_precision()   # statistics in float32 whatever autocast the training step uses
 def importance_scores(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
                       loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
                       kind: str = "taylor",

@@ -40,12 +40,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sparsegrow.errors import SparseGrowError
-from sparsegrow.linalg import thin_svd
+from sparsegrow.linalg import full_precision, thin_svd
 from sparsegrow.measuring import measuring
 
 LINEAR_STATE = ("momentum_buffer", "exp_avg")  # optimizer state that is linear in the gradients
 
 
+@full_precision()
 def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) -> torch.Tensor:
     """GPM basis update: add the fewest directions so that span(basis) holds ``energy`` of
     the squared norm of ``acts``.
@@ -53,21 +54,24 @@ def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) 
     :param basis: [d, k] orthonormal columns, or None.
     :param acts: [N, d] sample of inputs (rows).
     :param energy: fraction in [0, 1].
-    :return: [d, k'] orthonormal columns, k' ≥ k, the old ones first and unchanged.
+    :return: [d, k'] orthonormal columns, k' ≥ k, the old ones first and unchanged; float32
+        (float64 for float64 inputs) whatever precision ``acts`` came in.
     """
     if not 0.0 <= energy <= 1.0:
         raise ValueError(f"subspace energy must be in [0, 1], got {energy}")
-    a = acts.T.float()   # float32 SVD: half the time of float64, ample for an energy threshold
+    # float32 SVD: half the time of float64, ample for an energy threshold
+    dtype = torch.promote_types(acts.dtype, torch.float32)
+    a = acts.T.to(dtype)
     d = a.shape[0]
-    old = torch.zeros(d, 0, dtype=a.dtype, device=a.device) if basis is None else basis.float()
+    old = torch.zeros(d, 0, dtype=dtype, device=a.device) if basis is None else basis.to(dtype)
     total = float((a * a).sum())
     if total == 0.0 or old.shape[1] >= d:
-        return old.to(acts.dtype)
+        return old
     residual = a - old @ (old.T @ a)
     covered = total - float((residual * residual).sum())
     need = energy * total - covered
     if need <= 0:
-        return old.to(acts.dtype)
+        return old
 
     def directions(s: torch.Tensor) -> int:   # the fewest that reach ``need``
         reached = torch.cumsum(s * s, 0) >= need * (1 - 1e-9)
@@ -77,7 +81,7 @@ def update_basis(basis: torch.Tensor | None, acts: torch.Tensor, energy: float) 
     new, _, _ = thin_svd(residual, rank=directions)
     new = new - old @ (old.T @ new)          # re-orthogonalise against rounding
     new = torch.linalg.qr(new).Q
-    return torch.cat([old, new], 1).to(acts.dtype)
+    return torch.cat([old, new], 1)
 
 
 @torch.no_grad()
@@ -201,8 +205,9 @@ def _stacked(t: torch.Tensor) -> torch.Tensor:
 def _times_basis(tensors: tuple[torch.Tensor, torch.Tensor | None], groups: int,
                  basis: torch.Tensor) -> torch.Tensor:
     """[W_g | b_g]·B_g per group, [G, rows per group, k], without forming [W | b]: a wide
-    layer's weight (VGG's 25088 inputs) is read once instead of copied next to its bias."""
-    weight, bias = tensors
+    layer's weight (VGG's 25088 inputs) is read once instead of copied next to its bias.
+    Computed in the basis' precision (a half-precision weight is read as float32)."""
+    weight, bias = (None if t is None else t.to(basis.dtype) for t in tensors)
     cols = weight[0].numel()
     out = weight.reshape(groups, weight.shape[0] // groups, cols) @ basis[:, :cols]
     if bias is not None:
@@ -268,6 +273,7 @@ class SubspaceMemory:
         return {n: m for n, m in model.named_modules()
                 if isinstance(m, (nn.Linear, nn.Conv2d)) and m.weight.requires_grad}
 
+    @full_precision()
     @torch.no_grad()
     def update(self, model: nn.Module, inputs: Iterable[torch.Tensor]) -> None:
         """Extend every layer's basis with a sample of its inputs on ``inputs`` and re-anchor.
@@ -326,6 +332,7 @@ class SubspaceMemory:
                                       f"protected layer of the model (those are: "
                                       f"{', '.join(names)})")
 
+    @full_precision()
     @torch.no_grad()
     def anchor(self, model: nn.Module) -> None:
         """Set every anchor to the layer's current response M·B."""
@@ -334,6 +341,7 @@ class SubspaceMemory:
             if name in layers:   # a frozen layer keeps its anchor: nothing changed its weights
                 self.anchors[name] = _response(layers[name], basis)
 
+    @full_precision()
     @torch.no_grad()
     def anchor_rows(self, model: nn.Module, name: str, start: int) -> None:
         """Set the anchor of layer ``name``'s output rows from ``start`` on to their current
@@ -342,6 +350,7 @@ class SubspaceMemory:
             module = self.layers(model)[name]
             self.anchors[name][start:] = _response(module, self.bases[name])[start:]
 
+    @full_precision()
     def sync(self, model: nn.Module) -> list[str]:
         """Follow layers that grew: pad input bases with zero rows, recompute anchors.
 
@@ -374,6 +383,7 @@ class SubspaceMemory:
                 self.anchors[name] = _response(layers[name], self.bases[name])
         return changed
 
+    @full_precision()
     @torch.no_grad()
     def project_(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
                  rows: dict[str, torch.Tensor | None] | None = None) -> None:
@@ -396,7 +406,7 @@ class SubspaceMemory:
             if m is None:   # frozen: nothing to restore
                 continue
             groups = _groups(m)
-            basis = _stacked(basis.to(m.weight.dtype))
+            basis = _stacked(basis)
             tensors = (m.weight, m.bias)
             residual = _times_basis(tensors, groups, basis) - _stacked(self.anchors[name])
             _subtract_(tensors, groups, residual, basis, keep)

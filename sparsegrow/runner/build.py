@@ -9,6 +9,7 @@ from torch import nn
 from sparsegrow.config import plugin_class
 from sparsegrow.config.loading import named_section
 from sparsegrow.errors import ConfigError
+from sparsegrow.runner.amp import amp_template
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -89,7 +90,7 @@ def protection(plugins) -> dict[str, float]:
 def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, training,
                    device, bench, logger):
     """An Avalanche strategy with accuracy metrics (+ GIFt when a plugin grows the model)
-    reported only to ``logger`` (no text output)."""
+    reported only to ``logger`` (no text output), in ``training.amp``'s precision."""
     from avalanche.evaluation.metrics import accuracy_metrics
     from avalanche.training import Cumulative, JointTraining, Naive
     from avalanche.training.plugins import EvaluationPlugin
@@ -101,6 +102,7 @@ def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, tra
         metrics.append(GIFtMetric(stream=bench.test_stream))
     evaluator = EvaluationPlugin(*metrics, loggers=[logger])
     template = {"naive": Naive, "joint": JointTraining, "cumulative": Cumulative}[base]
+    template = amp_template(template, training.amp)
     return template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
                     train_mb_size=training.batch_size, train_epochs=training.epochs,
                     eval_mb_size=training.eval_batch_size, device=device, plugins=plugins,

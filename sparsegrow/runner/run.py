@@ -285,6 +285,9 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         if base == "cumulative":
             strategy.dataset = _cumulative_dataset(bench.train_stream, len(state["rows"]))
         checkpoint.set_rng_state(saved["rng"])
+        scaler = getattr(strategy, "scaler", None)   # float16's loss scale (runner.amp)
+        if scaler is not None and saved.get("scaler") is not None:
+            scaler.load_state_dict(saved["scaler"])
         # plugins restore their timings with their state; the metrics' come from the timeline
         for timings in _metric_timings(strategy):
             for key in timings:
@@ -348,6 +351,8 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                 "plugins": _plugin_states(plugins), "growth_events": events,
                 "logger": logger.state_dict(), "clock": _clock_state(strategy),
                 "wandb_logger": None if wb is None else wb.state_dict(),
+                "scaler": (None if getattr(strategy, "scaler", None) is None
+                           else strategy.scaler.state_dict()),
                 "rng": checkpoint.rng_state()}, shared)
             bar.update(1)
             if fail_after is not None and int(fail_after) == i:
