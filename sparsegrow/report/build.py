@@ -2,7 +2,8 @@
 
 Every number in the report is read from ``results/<experiment>/summary.json``, the runs'
 ``accuracy_matrix.csv`` / ``timeline.csv`` or the performance benchmark's JSON; a table whose
-experiment has not been run says so, with the command that would produce it.
+experiment has not been run says so, with the command that would produce it. The plots it links
+are drawn from the runs' files when they are missing (they are not committed).
 """
 
 from __future__ import annotations
@@ -33,8 +34,15 @@ def _seeds(summary: dict) -> str:
     return "/".join(str(c) for c in counts)
 
 
-def _plots(results: Path, experiment: str, out_dir: Path) -> list[str]:
+def _plots(results: Path, experiment: str, summary: dict, out_dir: Path) -> list[str]:
+    """Links to the experiment's plots. Plots are not committed (the runs' files are): a
+    folder with none is drawn here from the finished runs of the summary's strategies."""
     folder = results / experiment / "plots"
+    if not any(folder.glob("*.png")) and any((results / experiment).glob("*/seed*/metrics.json")):
+        from sparsegrow.runner.plots import plot_experiment      # matplotlib: only when drawing
+
+        seeds = sorted({seed for entry in summary.values() for seed in entry["seeds"]})
+        plot_experiment(results / experiment, list(summary), seeds)
     return [f"[{p.stem}]({Path(os.path.relpath(p.resolve(), out_dir.resolve())).as_posix()})"
             for p in sorted(folder.glob("*.png"))] if folder.is_dir() else []
 
@@ -49,7 +57,7 @@ def _experiment_section(results: Path, experiment: str, columns, out_dir: Path) 
     unfinished = unfinished_lines(summary)      # a partly finished sweep says what is missing
     if unfinished:
         lines += ["Not in the means (not finished): " + "; ".join(unfinished) + ".", ""]
-    plots = _plots(results, experiment, out_dir)
+    plots = _plots(results, experiment, summary, out_dir)
     if plots:
         lines += ["Plots: " + ", ".join(plots), ""]
     return lines
