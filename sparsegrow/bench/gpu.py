@@ -21,10 +21,12 @@ timing         150 s      every strategy of the experiment (naive, sparsegrow) o
                           train time (CUDA events), ratio to the first, peak GPU memory
 amp             60 s      two experiences with the sparsegrow preset in float32 and under
                           autocast (bf16 if the GPU has it, and fp16 + GradScaler): growth
-                          happened, finite loss, accuracy within ``--amp-margin`` of float32
+                          happened, finite loss, accuracy on the experience just learned
+                          within ``--amp-margin`` of float32's
 =============  =========  ===============================================================
 
 The budgets add up to 7 minutes; the rest of the 8 is start-up (imports, CUDA context, MNIST).
+(A dry run's limits are looser: the CPU is slower and there is no GPU time to save.)
 The GPU defaults train Split MNIST 5 with the reduced ResNet-18
 (``experiments/performance_split_mnist_5_resnet18_reduced.yaml``) on 2,000 samples per
 experience. Without a CUDA device the command stops with one line unless ``--dry-run`` runs
@@ -76,9 +78,11 @@ class Budget:
     timeouts: dict           # {section: seconds}
 
 
-TIMEOUTS = {"cuda_tests": 150, "agreement": 60, "timing": 150, "amp": 60}
-GPU_BUDGET = Budget(train_subset=2000, experiences=5, eval_samples=1000, timeouts=TIMEOUTS)
-DRY_BUDGET = Budget(train_subset=64, experiences=2, eval_samples=100, timeouts=TIMEOUTS)
+GPU_BUDGET = Budget(train_subset=2000, experiences=5, eval_samples=1000,
+                    timeouts={"cuda_tests": 150, "agreement": 60, "timing": 150, "amp": 60})
+# no GPU time to save on the CPU, and the CPU is slower: the limits only stop a hang
+DRY_BUDGET = Budget(train_subset=64, experiences=2, eval_samples=100,
+                    timeouts={"cuda_tests": 600, "agreement": 300, "timing": 600, "amp": 600})
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,10 @@ def cuda_tests(paths: list[str], *, require_passes: bool) -> dict:
     JUnit report; without ``require_passes`` (dry run) all of them may be skipped."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
+        # a module that fails to import is counted as an error, and the CUDA tests still run
         cmd = [sys.executable, "-m", "pytest", "-m", "cuda and not slow", "-q",
-               "-p", "no:cacheprovider", f"--junitxml={report}", *paths]
+               "-p", "no:cacheprovider", "--continue-on-collection-errors",
+               f"--junitxml={report}", *paths]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         counts = _junit_counts(report) if report.is_file() else {}
     ok = (proc.returncode == 0 and counts.get("failed", 1) == 0 and counts.get("errors", 1) == 0
@@ -521,21 +527,21 @@ def _amp_dtypes(device: torch.device) -> list[torch.dtype]:
 
 
 @torch.no_grad()
-def _accuracy(model: nn.Module, datasets, *, samples: int, device) -> float:
+def _accuracy(model: nn.Module, dataset, *, samples: int, device) -> float:
     model.eval()
-    correct = total = 0
-    for dataset in datasets:
-        subset = dataset.subset(range(min(samples, len(dataset))))
-        for x, y, *_ in torch.utils.data.DataLoader(subset, batch_size=256):
-            correct += int((model(x.to(device)).argmax(1) == y.to(device)).sum())
-            total += len(y)
-    return correct / total
+    correct = 0
+    subset = dataset.subset(range(min(samples, len(dataset))))
+    for x, y, *_ in torch.utils.data.DataLoader(subset, batch_size=256):
+        correct += int((model(x.to(device)).argmax(1) == y.to(device)).sum())
+    return correct / len(subset)
 
 
 def amp(device: torch.device, budget: Budget, experiment: Path, overrides: list[str],
         margin: float, strategy: str = "sparsegrow") -> dict:
     """The ``strategy`` preset on two experiences (growth happens in the second) in float32 and
-    under each autocast dtype: growth, a finite loss, accuracy on both within ``margin``."""
+    under each autocast dtype: growth, a finite loss, and accuracy on the experience just
+    learned within ``margin`` of float32's (on the first, forgetting on a class-incremental
+    stream makes the gap noise; it is recorded)."""
     from avalanche.training import Naive
 
     plan, bench = _plan(experiment, budget, overrides)
@@ -543,23 +549,24 @@ def amp(device: torch.device, budget: Budget, experiment: Path, overrides: list[
         raise SparseGrowError(f"the amp section trains '{strategy}', which {experiment} does not "
                               f"list (it has {', '.join(plan.presets)})")
     amp_cls = type("AutocastNaive", (Autocast, Naive), {})
+    steps = list(bench.train_stream)[:2]
     runs = {}
     for dtype in [torch.float32, *_amp_dtypes(device)]:
         cls, kwargs = (None, {}) if dtype == torch.float32 else (amp_cls, {"amp_dtype": dtype})
         learner, plugins = _strategy(plan, strategy, bench, device, cls=cls, **kwargs)
-        steps = list(bench.train_stream)[:2]
         for exp in steps:
             learner.train(exp)
-        seen = [bench.test_stream[e.current_experience].dataset for e in steps]
-        run = {"accuracy": _accuracy(learner.model, seen, samples=budget.eval_samples,
-                                     device=device),
+        run = {"accuracy_per_experience": [
+                   _accuracy(learner.model, bench.test_stream[e.current_experience].dataset,
+                             samples=budget.eval_samples, device=device) for e in steps],
                "final_loss": float(learner.loss), "growth_events": _growth_events(plugins)}
         if getattr(learner, "scaler", None) is not None:
             run["grad_scale"] = float(learner.scaler.get_scale())
         runs[str(dtype).removeprefix("torch.")] = run
     reference = runs.pop("float32")
     for run in runs.values():
-        run["accuracy_gap"] = run["accuracy"] - reference["accuracy"]
+        run["accuracy_gap"] = (run["accuracy_per_experience"][-1]
+                               - reference["accuracy_per_experience"][-1])
         run["ok"] = (run["growth_events"] > 0 and math.isfinite(run["final_loss"])
                      and abs(run["accuracy_gap"]) <= margin)
     return {"ok": all(r["ok"] for r in runs.values()) and reference["growth_events"] > 0,
@@ -584,8 +591,10 @@ def _summary(name: str, section: dict) -> str:
             memory = "" if s["peak_memory_mb"] is None else f", {s['peak_memory_mb']:.0f} MB"
             parts.append(f"{k} {s['train_s']:.2f} s ({s['time_ratio']:.2f}×{memory})")
         return "; ".join(parts)
-    return "; ".join(f"{k} acc {r['accuracy']:.3f} (fp32 {section['float32']['accuracy']:.3f}), "
-                     f"{r['growth_events']} growth" for k, r in section["autocast"].items())
+    fp32 = section["float32"]["accuracy_per_experience"][-1]
+    return "; ".join(f"{k} last-experience acc {r['accuracy_per_experience'][-1]:.3f} "
+                     f"(fp32 {fp32:.3f}), {r['growth_events']} growth"
+                     for k, r in section["autocast"].items())
 
 
 def table(report: dict) -> str:
