@@ -51,7 +51,7 @@ class BirthGate:
     def record(self, prototype: torch.Tensor, widths: dict[str, int],
                pairs: list[ExpandablePair]) -> None:
         """Add the experience just trained: its mean input and the widths at its end."""
-        self.prototypes.append(prototype.detach().flatten().float().cpu())
+        self.prototypes.append(prototype.detach().flatten().float())
         self.widths.append(dict(widths))
         self.pairs = list(pairs)
 
@@ -95,6 +95,10 @@ class BirthGate:
             hook.remove()
         self._hooks = []
         self._judged = None
+
+    def to(self, device) -> None:
+        """Move the prototypes to ``device`` (the model's, e.g. after a CPU-mapped load)."""
+        self.prototypes = [p.to(device) for p in self.prototypes]
 
     def state_dict(self) -> dict:
         return {"prototypes": list(self.prototypes), "widths": list(self.widths),

@@ -1,4 +1,5 @@
-"""Small helpers shared by the plugins: recent training batches, RNG-neutral blocks, timing."""
+"""Small helpers shared by the plugins: recent training batches, RNG-neutral blocks, timing,
+where the model lives and whether it is distributed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from contextlib import contextmanager
 
 import torch
 
-from sparsegrow.errors import ConfigError
+from sparsegrow.errors import ConfigError, IncompatiblePluginError
 
 
 class RecentBatches:
@@ -58,6 +59,24 @@ def timed(timings: dict, key: str):
         yield
     finally:
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's parameters, where every tensor of a plugin's state lives."""
+    return next(model.parameters()).device
+
+
+def refuse_distributed(strategy, plugin: str, reason: str) -> None:
+    """An :class:`IncompatiblePluginError` under torch.distributed or for a model wrapped in
+    ``DataParallel``/``DistributedDataParallel`` (Avalanche only warns about a plugin that does
+    not support distributed training)."""
+    wrapped = isinstance(strategy.model, (torch.nn.DataParallel,
+                                          torch.nn.parallel.DistributedDataParallel))
+    if wrapped or (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        how = (f"a {type(strategy.model).__name__}-wrapped model" if wrapped
+               else "distributed training (torch.distributed is initialised)")
+        raise IncompatiblePluginError(f"{plugin} does not support {how}: {reason}; train the "
+                                      "unwrapped model in one process")
 
 
 def choice(name: str, value, options) -> None:

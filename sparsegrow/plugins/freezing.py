@@ -24,7 +24,8 @@ from avalanche.core import SupervisedPlugin
 from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
 from sparsegrow.linalg import full_precision
-from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
+from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
+                                       refuse_distributed, timed)
 from sparsegrow.plugins.compat import check_plugins
 from sparsegrow.plugins.replaced import (ModelWatch, drop_unfollowable_bases,
                                          drop_unfollowable_locks)
@@ -343,11 +344,22 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         return self.subspace.sizes()
 
     # -- callbacks -------------------------------------------------------------------------
+    def _place(self, model) -> None:
+        """Keep the state on the model's device (a checkpoint loaded onto the CPU, a model
+        moved since the last experience)."""
+        device = model_device(model)
+        self.locks.to(device)
+        self.subspace.to(device)
+        self.batchnorm.to(device)
+
     def before_training(self, strategy, **kwargs):
+        refuse_distributed(strategy, "FreezingPlugin", "its masks, bases and restores act on "
+                           "one process's parameters, from that process's batches")
         check_plugins(strategy.plugins)
         self.divergence.before_training(strategy)
 
     def before_training_exp(self, strategy, **kwargs):
+        self._place(strategy.model)
         self.divergence.before_training_exp(strategy)
         if self._stream is None:
             self._stream = "class" if is_class_incremental(strategy.experience) else "domain"

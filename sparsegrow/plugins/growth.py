@@ -27,7 +27,8 @@ from sparsegrow.growth import INITIALIZERS, Grower, count_parameters
 from sparsegrow.growth.birth_gate import BirthGate, mean_input
 from sparsegrow.growth.budget import event_allowance, fit_budget, grown_parameters, resolve_budget
 from sparsegrow.growth.optimizer_state import held_parameters
-from sparsegrow.plugins.common import RecentBatches, choice, fraction, timed
+from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
+                                       refuse_distributed, timed)
 from sparsegrow.plugins.compat import check_plugins, follow_growth
 from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
 from sparsegrow.protection.masks import ParamLocks
@@ -270,7 +271,17 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         return sizes
 
     # -- callbacks -------------------------------------------------------------------------
+    def _place(self, model) -> None:
+        """Keep the state on the model's device (a checkpoint loaded onto the CPU, a model
+        moved since the last experience)."""
+        device = model_device(model)
+        self._pins.to(device)
+        if self.gate is not None:
+            self.gate.to(device)
+
     def before_training(self, strategy, **kwargs):
+        refuse_distributed(strategy, "GrowthPlugin", "growth replaces Parameters, which a "
+                           "wrapper's replicas and DDP's gradient reducer would not follow")
         check_plugins(strategy.plugins)
         self.divergence.before_training(strategy)
         candidates = list(strategy.plugins) + list(getattr(strategy.evaluator, "metrics", []))
@@ -282,6 +293,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                                     if isinstance(p, FreezingPlugin)), None)
 
     def before_training_exp(self, strategy, **kwargs):
+        self._place(strategy.model)
         self.divergence.before_training_exp(strategy)
         if self.gate is not None:   # training sees every unit; the gate is for evaluation
             self.gate.detach()

@@ -75,6 +75,10 @@ class BatchNormGuard:
             for attr, value in state.items():
                 getattr(module, attr)[: value.shape[0]] = value
 
+    def to(self, device) -> None:
+        """Move the recorded state to ``device`` (the model's, e.g. after a CPU-mapped load)."""
+        self.saved = {n: {a: v.to(device) for a, v in s.items()} for n, s in self.saved.items()}
+
     def state_dict(self) -> dict:
         return {"mode": self.mode, "saved": {n: dict(s) for n, s in self.saved.items()}}
 

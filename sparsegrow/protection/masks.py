@@ -184,6 +184,17 @@ class ParamLocks:
         """Fraction of frozen entries per parameter name."""
         return {n: float(m.float().mean()) for n, m in self.frozen.items()}
 
+    def to(self, device) -> None:
+        """Move every mask and stored value to ``device`` (the model's, e.g. after a CPU-mapped
+        load); nothing to do when they are there already."""
+        device = torch.device(device)
+        if all(v.device == device for v in self.values.values()):
+            return
+        for table in (self.frozen, self.pinned, self.values):
+            table.update({k: v.to(device) for k, v in table.items()})
+        self._free = {name: (first, end, free.to(device), self.values[name][first:end])
+                      for name, (first, end, free, _) in self._free.items()}
+
     def state_dict(self) -> dict:
         return {"frozen": dict(self.frozen), "pinned": dict(self.pinned),
                 "values": dict(self.values)}

@@ -438,6 +438,11 @@ class SubspaceMemory:
         basis)."""
         return {f"{n}.{attr}" for n in self.bases for attr in ("weight", "bias")}
 
+    def to(self, device) -> None:
+        """Move bases and anchors to ``device`` (the model's, e.g. after a CPU-mapped load)."""
+        self.bases = {k: v.to(device) for k, v in self.bases.items()}
+        self.anchors = {k: v.to(device) for k, v in self.anchors.items()}
+
     def state_dict(self) -> dict:
         return {"energy": self.energy, "bases": dict(self.bases), "anchors": dict(self.anchors),
                 "dims": dict(self._dims)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import random
 from pathlib import Path
@@ -45,6 +46,27 @@ def load(path: Path, shared: SharedArrays | None = None) -> dict | None:
     with shared.resolving() if shared else contextlib.nullcontext():
         # our own file, holding plugin objects' state (not only tensors)
         return torch.load(path, weights_only=False, map_location="cpu")
+
+
+def on_device(obj, device: torch.device):
+    """``obj`` with the tensors it holds moved to ``device``: a checkpoint is loaded onto the
+    CPU and resumes where the model runs. Follows dicts, lists and tuples, moves modules (LwF's
+    previous model) and Avalanche's ``ParamData`` (EWC's importances) in place, and leaves
+    other objects (a replay buffer's datasets, whose batches the loader moves) as they are."""
+    from avalanche.training.utils import ParamData
+
+    if torch.is_tensor(obj) or isinstance(obj, torch.nn.Module):
+        return obj.to(device)
+    if isinstance(obj, ParamData):
+        obj.device, obj.data = torch.device(device), obj.data.to(device)
+        return obj
+    if isinstance(obj, dict):
+        out = copy.copy(obj)   # keeps a defaultdict's factory
+        out.update((k, on_device(v, device)) for k, v in obj.items())
+        return out
+    if type(obj) in (list, tuple):
+        return type(obj)(on_device(v, device) for v in obj)
+    return obj
 
 
 def seed_everything(seed: int) -> None:

@@ -111,8 +111,10 @@ def _plugin_states(plugins) -> list:
     return [p.state_dict() if hasattr(p, "state_dict") else dict(vars(p)) for p in plugins]
 
 
-def _load_plugin_states(plugins, states) -> None:
+def _load_plugin_states(plugins, states, device) -> None:
+    """Restore the plugins' states with their tensors on ``device``, the model's."""
     for plugin, state in zip(plugins, states):
+        state = checkpoint.on_device(state, device)
         if hasattr(plugin, "load_state_dict"):
             plugin.load_state_dict(state)
         else:
@@ -265,7 +267,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     model.to(device)
     if saved is not None:
         optimizer = _restore_optimizer(training, model, saved["optimizer"])
-        _load_plugin_states(plugins, saved["plugins"])
+        _load_plugin_states(plugins, saved["plugins"], device)
     else:
         optimizer = make_optimizer(training, model.parameters())
     logger = CaptureLogger()
