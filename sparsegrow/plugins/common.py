@@ -52,13 +52,43 @@ def rng_preserved():
 
 
 @contextmanager
-def timed(timings: dict, key: str):
-    """Add the block's wall time in seconds to ``timings[key]``."""
+def timed(timings: dict, key: str, device: torch.device | None = None, *,
+          pending: list | None = None):
+    """Add the block's time in seconds to ``timings[key]``.
+
+    CUDA runs kernels asynchronously, so wall time around a block on a CUDA ``device`` would
+    count launches, not work. A pass (growth, importance: once per experience) synchronises
+    the device at both ends. A per-step block passes ``pending`` instead: CUDA events are
+    recorded around it without a host sync, and :func:`settle` adds their times later.
+    """
+    cuda = device is not None and torch.device(device).type == "cuda"
+    if cuda and pending is not None:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        try:
+            yield
+        finally:
+            end.record()
+            pending.append((key, start, end))
+        return
+    if cuda:
+        torch.cuda.synchronize(device)
     start = time.perf_counter()
     try:
         yield
     finally:
+        if cuda:
+            torch.cuda.synchronize(device)
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+
+
+def settle(timings: dict, pending: list) -> None:
+    """Add the times of the CUDA events :func:`timed` left in ``pending`` (one host sync)."""
+    if pending:
+        pending[-1][2].synchronize()
+    for key, start, end in pending:
+        timings[key] = timings.get(key, 0.0) + start.elapsed_time(end) / 1000
+    pending.clear()
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

@@ -25,7 +25,7 @@ from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
 from sparsegrow.linalg import full_precision
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
-                                       refuse_distributed, timed)
+                                       refuse_distributed, settle, timed)
 from sparsegrow.plugins.compat import check_plugins
 from sparsegrow.plugins.replaced import (ModelWatch, drop_unfollowable_bases,
                                          drop_unfollowable_locks)
@@ -166,6 +166,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._output_layer: str | None = None           # the output layer (found on data)
         self._batches = RecentBatches(importance_batches)
         self._steps = 0
+        self._pending: list = []   # CUDA events of per-step timings, settled once per experience
         self._protected: dict | None | bool = False   # settled _rows(); False: to recompute
         self.divergence = DivergenceGuard()   # importance and bases: never on non-finite data
         self._model = ModelWatch()
@@ -400,19 +401,19 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     def before_update(self, strategy, **kwargs):
         if self.locks.active or self.gate_topk < 1.0:
-            with timed(self.timings, "gating"):
+            with timed(self.timings, "gating", strategy.device, pending=self._pending):
                 self.locks.gate_(self._params(strategy), self.gate_topk)
 
     def after_update(self, strategy, **kwargs):
         self._steps += 1
         project = self.keeps_bases and self._steps % self.project_every == 0
         if project or self.locks.active:
-            with timed(self.timings, "gating"):
+            with timed(self.timings, "gating", strategy.device, pending=self._pending):
                 if project:
                     self._project(strategy)
                 self.locks.restore_(self._params(strategy))
         if self.batchnorm.saved:
-            with timed(self.timings, "gating"):
+            with timed(self.timings, "gating", strategy.device, pending=self._pending):
                 self.batchnorm.restore_(strategy.model)
 
     def after_training_iteration(self, strategy, **kwargs):
@@ -420,9 +421,10 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     def after_training_exp(self, strategy, **kwargs):
         self.divergence.after_training_exp(strategy)
-        with timed(self.timings, "gating"):
+        settle(self.timings, self._pending)
+        with timed(self.timings, "gating", strategy.device):
             self.prepare_growth(strategy)
-        with timed(self.timings, "importance"):
+        with timed(self.timings, "importance", strategy.device):
             batches = self._batches.get()
             if self.uses_masks and self.freeze_ratio > 0:
                 params = self._params(strategy)

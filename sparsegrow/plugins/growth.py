@@ -174,11 +174,11 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self.divergence.check(strategy)
         if self.protection is not None:
             # the protection's own pending restore is not growth: do it before measuring GIFt
-            with timed(self.timings, "growth"):
+            with timed(self.timings, "growth", strategy.device):
                 self.protection.prepare_growth(strategy)
         for listener in self._listeners:
             listener.on_growth_start(strategy)
-        with timed(self.timings, "growth"):
+        with timed(self.timings, "growth", strategy.device):
             grower = self._grower_for(strategy)
             batches = self._batches.get()
             names = self._target_layers(grower)
