@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import torch
 from avalanche.models.packnet import PackNetPlugin
-from avalanche.training.plugins import (FromScratchTrainingPlugin, LFLPlugin,
+from avalanche.training import (AR1, SCR, AETraining, ExpertGateStrategy, FeatureReplay,
+                                ICaRLLossPlugin, LearningToPrompt, PackNet, PNNStrategy,
+                                StreamingLDA, VAETraining)
+from avalanche.training.plugins import (CWRStarPlugin, FromScratchTrainingPlugin, LFLPlugin,
                                         SynapticIntelligencePlugin)
 from avalanche.training.utils import ParamData
 
@@ -21,6 +24,27 @@ _INCOMPATIBLE = {
     "match after growth and crashes",
     PackNetPlugin: "PackNet's pruning masks and hooks are tied to the original parameter "
     "tensors, which growth replaces",
+    CWRStarPlugin: "CWR* consolidates the output layer's weights in copies of their shape at "
+    "the start, which no longer match once growth widens the layer's input",
+    ICaRLLossPlugin: "iCaRL's distillation loads the current weights into a copy of the model "
+    "made at its first experience, whose shapes growth no longer matches",
+}
+# strategies that own their architecture, train no parameter by gradient, or whose loss is not
+# a function of (output, label), which growth's passes over data evaluate: growth cannot apply
+_NO_GROWTH = {
+    PNNStrategy: "PNN adds a column of its own per task and freezes the old ones",
+    ExpertGateStrategy: "Expert Gate builds an expert network and an autoencoder per task",
+    AETraining: "AETraining trains Expert Gate's autoencoders on a frozen feature extractor",
+    AR1: "AR1 trains a pretrained MobileNet above a fixed latent layer with its own latent "
+    "replay",
+    LearningToPrompt: "Learning to Prompt trains a prompt pool on a frozen pretrained ViT",
+    StreamingLDA: "StreamingLDA fits a closed-form LDA head on a fixed feature extractor and "
+    "takes no gradient step",
+    FeatureReplay: "FeatureReplay replays stored features of the layer before the head, whose "
+    "width growth changes",
+    PackNet: _INCOMPATIBLE[PackNetPlugin],
+    SCR: "SCR's contrastive loss needs the augmented views its own training step builds",
+    VAETraining: "a VAE's loss compares its reconstruction with the input, not with a label",
 }
 # plugins that contradict protection itself, with or without growth
 _UNPROTECTABLE = {
@@ -61,6 +85,19 @@ def check_plugins(plugins) -> None:
                     f"{growers[0]} grows the model, which cannot be combined with "
                     f"{type(plugin).__name__}: {reason}. Remove one of the two plugins "
                     "(or use EWC/MAS/Replay/LwF, which follow growth).")
+
+
+def check_strategy(strategy) -> None:
+    """:func:`check_plugins` on the strategy's plugins, and an
+    :class:`IncompatiblePluginError` if growth is added to a strategy it cannot apply to."""
+    check_plugins(strategy.plugins)
+    growers = [type(p).__name__ for p in strategy.plugins if grows(p)]
+    for cls, reason in _NO_GROWTH.items():
+        if growers and isinstance(strategy, cls):
+            raise IncompatiblePluginError(
+                f"{growers[0]} grows the model, which {cls.__name__} cannot use: {reason}. "
+                f"Use {cls.__name__} without {growers[0]}, or SparseGrowPlugin(growth=False) "
+                "for protection alone.")
 
 
 def _param_data(obj, depth=0):

@@ -26,7 +26,7 @@ from sparsegrow.errors import ConfigError
 from sparsegrow.linalg import full_precision
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
                                        refuse_distributed, settle, timed)
-from sparsegrow.plugins.compat import check_plugins
+from sparsegrow.plugins.compat import check_strategy
 from sparsegrow.plugins.replaced import (ModelWatch, drop_unfollowable_bases,
                                          drop_unfollowable_locks)
 from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm_parameters
@@ -356,7 +356,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def before_training(self, strategy, **kwargs):
         refuse_distributed(strategy, "FreezingPlugin", "its masks, bases and restores act on "
                            "one process's parameters, from that process's batches")
-        check_plugins(strategy.plugins)
+        check_strategy(strategy)
         self.divergence.before_training(strategy)
 
     def before_training_exp(self, strategy, **kwargs):

@@ -18,6 +18,8 @@ units away from old inputs, and follows the grown parameters.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from avalanche.core import SupervisedPlugin
 
@@ -29,10 +31,12 @@ from sparsegrow.growth.budget import event_allowance, fit_budget, grown_paramete
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
                                        refuse_distributed, timed)
-from sparsegrow.plugins.compat import check_plugins, follow_growth
+from sparsegrow.plugins.compat import check_strategy, follow_growth
 from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.room import units_for_room
+
+_log = logging.getLogger(__name__)
 
 OPS = {"widen": INITIALIZERS, "deepen": ("random", "identity"), "branch": ("random",)}
 _BASIS_INITS = ("random", "zero_out", "on_data")
@@ -134,6 +138,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self.gate = BirthGate() if birth_gate else None
         self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
         self._model = ModelWatch()
+        self._late_said = False
 
     # -- helpers ---------------------------------------------------------------------------
     def _grower_for(self, strategy) -> Grower:
@@ -282,7 +287,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def before_training(self, strategy, **kwargs):
         refuse_distributed(strategy, "GrowthPlugin", "growth replaces Parameters, which a "
                            "wrapper's replicas and DDP's gradient reducer would not follow")
-        check_plugins(strategy.plugins)
+        check_strategy(strategy)
         self.divergence.before_training(strategy)
         candidates = list(strategy.plugins) + list(getattr(strategy.evaluator, "metrics", []))
         self._listeners = [c for c in candidates
@@ -334,6 +339,15 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
 
     def after_training_exp(self, strategy, **kwargs):
         self.divergence.after_training_exp(strategy)
+        if self._iteration <= self._grow_iteration and len(self._batches):
+            # the strategy stopped before the iteration len(dataloader) · train_epochs put
+            # growth at (CoPE, early stopping): grow now, so that every experience still grows
+            if not self._late_said:
+                _log.warning("experience %d trained %d iteration(s), fewer than its growth "
+                             "iteration %d: growing at its end instead", self._experiences,
+                             self._iteration, self._grow_iteration)
+                self._late_said = True
+            self.grow(strategy)
         self._experiences += 1
         if self.gate is not None:
             grower = self._grower_for(strategy)
