@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -22,17 +27,50 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def gpu_for_slot(slot: int, n_gpus: int) -> int:
-    """The GPU of the ``slot``-th job: launched jobs take the GPUs in turn."""
-    return slot % n_gpus
+class GpuClaims:
+    """The GPU of each process that runs jobs, claimed once and held until the process exits.
+
+    Launchers reuse worker processes (joblib's loky pool): a rule on the job number alone
+    (job mod n GPUs) sends a worker's next job to a GPU another worker may still be training
+    on, while a GPU whose job finished early idles. Instead a process claims a GPU with an
+    exclusive ``flock`` on a lock file, keeps it for every job it runs, and the system releases
+    it when the process ends. With at most as many workers as GPUs (``n_jobs`` = GPU count)
+    no two jobs ever share a GPU; with more, the extra workers share (job number mod n).
+    """
+
+    def __init__(self, lock_dir: Path | None = None):
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "all").replace(",", "-")
+        self.lock_dir = Path(lock_dir or Path(tempfile.gettempdir())
+                             / f"sparsegrow-gpus-{os.getuid()}-{visible}")
+        self._held: tuple[int, object] | None = None   # (GPU, its open lock file)
+
+    def gpu(self, job: int, n_gpus: int) -> int:
+        """This process's GPU; the first claim tries the GPUs from ``job`` mod ``n_gpus`` on."""
+        if self._held is not None:
+            return self._held[0]
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        for k in range(n_gpus):
+            gpu = (job + k) % n_gpus
+            lock = open(self.lock_dir / f"gpu{gpu}.lock", "w")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                continue
+            self._held = (gpu, lock)
+            return gpu
+        return job % n_gpus   # more workers than GPUs: share, without a claim
+
+
+GPU_CLAIMS = GpuClaims()
 
 
 def use_gpu_slot(slot: int) -> None:
-    """Make the ``slot``-th job's GPU the current one, so that ``device: auto`` (``cuda``)
-    means it for the model and every tensor a plugin creates; a job given one GPU (SLURM,
-    ``CUDA_VISIBLE_DEVICES``) keeps it."""
+    """Make this process's GPU (:class:`GpuClaims`; ``slot``: the job's number) the current
+    one, so that ``device: auto`` (``cuda``) means it for the model and every tensor a plugin
+    creates; a job given one GPU (SLURM, ``CUDA_VISIBLE_DEVICES``) keeps it."""
     if torch.cuda.device_count() > 1:
-        torch.cuda.set_device(gpu_for_slot(slot, torch.cuda.device_count()))
+        torch.cuda.set_device(GPU_CLAIMS.gpu(slot, torch.cuda.device_count()))
 
 
 def make_optimizer(training: DictConfig, param_groups) -> torch.optim.Optimizer:

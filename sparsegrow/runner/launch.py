@@ -10,9 +10,12 @@ name (``naive,training.lr=0.1``), so that no two jobs share a folder.
 The jobs go to the launcher that ``hydra/launcher=...`` picks: Hydra's basic launcher (one
 after the other in this process) by default, ``joblib`` (parallel processes on this machine) or
 ``submitit_slurm`` (SLURM jobs; ``submitit_local`` runs the same path locally); ``hydra.*``
-overrides configure it. A job whose training diverges reports it and the others go on. After
-the launch, every experiment folder's summary and plots are written from the runs that
-finished.
+overrides configure it. On a machine with several GPUs, each process that runs jobs claims one
+GPU and keeps it for all its jobs (:class:`~sparsegrow.runner.build.GpuClaims`): with joblib,
+set ``hydra.launcher.n_jobs`` to the GPU count and no two jobs share a GPU, although joblib
+reuses its workers in any order. A job whose training diverges reports it and the others go
+on. After the launch, every experiment folder's summary and plots are written from the runs
+that finished.
 """
 
 from __future__ import annotations

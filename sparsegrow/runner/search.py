@@ -80,7 +80,7 @@ def trial(cfg) -> float:
     sampled = [f"{k}={override_text(OmegaConf.select(cfg, k))}" for k in spec.searched]
     plan = load_experiment(spec.experiment, [*spec.fixed, *sampled], sampled)
     if plan.experiment.training.device.value in ("auto", "cuda"):
-        use_gpu_slot(HydraConfig.get().job.num)        # parallel trials take the GPUs in turn
+        use_gpu_slot(HydraConfig.get().job.num)   # each trial process keeps the GPU it claimed
     mode = resolve_mode(plan.experiment.logging.wandb.mode.value)
     accs = []
     for strategy in plan.presets:

@@ -91,17 +91,19 @@ def test_experiment_file_sweep_and_its_override(make_experiment):
 
 
 @pytest.mark.parametrize("gpus, device, expected", [
-    (3, "auto", [0, 1, 2, 0]),      # the jobs take the GPUs in turn
-    (3, "cuda", [0, 1, 2, 0]),
+    (3, "auto", [0, 0, 0, 0]),      # one process (the basic launcher) keeps the GPU it claimed
+    (3, "cuda", [0, 0, 0, 0]),
     (1, "auto", []),                # a job given one GPU (SLURM, CUDA_VISIBLE_DEVICES) keeps it
     (3, "cpu", []),
 ])
-def test_launched_jobs_take_the_gpus_in_turn(make_experiment, monkeypatch, gpus, device,
-                                             expected):
+def test_launched_jobs_use_their_process_gpu(make_experiment, monkeypatch, tmp_path, gpus,
+                                             device, expected):
     import torch
 
+    import sparsegrow.runner.build as build_module
     import sparsegrow.runner.run as run_module
 
+    monkeypatch.setattr(build_module, "GPU_CLAIMS", build_module.GpuClaims(tmp_path / "locks"))
     chosen = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
@@ -113,6 +115,22 @@ def test_launched_jobs_take_the_gpus_in_turn(make_experiment, monkeypatch, gpus,
     outcomes = launch(path, jobs, hydra_args)
     assert [o["folder"] for o in outcomes] == [f"naive/seed{k}" for k in range(4)]
     assert chosen == expected
+
+
+def test_reused_workers_keep_their_own_gpu_and_never_pile_onto_one(tmp_path):
+    from sparsegrow.runner.build import GpuClaims
+
+    # two workers (each claims with its own lock file, as separate processes do) over 2 GPUs
+    a, b = GpuClaims(tmp_path), GpuClaims(tmp_path)
+    assert (a.gpu(0, 2), b.gpu(1, 2)) == (0, 1)
+    # worker b finishes job 1 first and takes job 2 while a still trains job 0: job 2 mod 2
+    # would be GPU 0, a's; b stays on GPU 1
+    assert b.gpu(2, 2) == 1 and a.gpu(3, 2) == 0
+    # a third worker finds both GPUs claimed and shares by its job number
+    assert GpuClaims(tmp_path).gpu(5, 2) == 1
+    # a worker that starts after another's exit (its lock released) gets the freed GPU
+    b._held[1].close()
+    assert GpuClaims(tmp_path).gpu(0, 2) == 1
 
 
 def _matrix(run):
