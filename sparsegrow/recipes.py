@@ -26,6 +26,26 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Headline:
+    """The measured comparison a recipe is recommended on: two strategies of one experiment,
+    whose numbers ``sparsegrow report`` reads from ``results/<experiment>/summary.json`` for
+    the README's recipe table (so that no number of that table is typed by hand).
+
+    :param stream: the stream and model, as a reader names them.
+    :param experiment: the experiment (``experiments/<experiment>.yaml``, test split).
+    :param strategy: the recipe's run in that experiment.
+    :param baseline: the run it is compared with, in the same experiment.
+    :param versus: what the baseline is (e.g. ``"the same plugin without growth"``).
+    """
+
+    stream: str
+    experiment: str
+    strategy: str
+    baseline: str
+    versus: str
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A recommended configuration of :class:`SparseGrowPlugin`.
 
@@ -39,6 +59,8 @@ class Recipe:
         ``"7a"``, ``"Targets"``): every number of those texts appears in one of them.
     :param companions: Avalanche plugins it was measured with, as
         ``{class name in avalanche.training.plugins: keywords}``; :func:`plugins` builds them.
+    :param use_for: a few words on the stream it is for (the README's recipe table).
+    :param headline: the comparison the README's recipe table shows for it.
     """
 
     name: str
@@ -49,6 +71,8 @@ class Recipe:
     evidence: str
     tables: tuple[str, ...]
     companions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    use_for: str = ""
+    headline: Headline | None = None
 
     @property
     def call(self) -> str:
@@ -66,12 +90,17 @@ class Recipe:
                 f"`recipes.plugins({self.name!r}, **overrides)` builds them all; {alone} alone.")
 
     @property
+    def tables_text(self) -> str:
+        """The RESULTS.md tables it quotes, as a reader names them ("table 7, Targets")."""
+        return ", ".join(t if t == "Targets" else f"table {t}" for t in self.tables)
+
+    @property
     def doc(self) -> str:
         """The entry function's docstring."""
         return (f"{self.summary}\n\n{self.usage}\n\n"
                 f"**When to use it.** {self.when}\n\n"
                 f"**Cost.** {self.cost}\n\n"
-                f"**Evidence** (RESULTS.md, {_tables_text(self.tables)}). {self.evidence}\n\n"
+                f"**Evidence** (RESULTS.md, {self.tables_text}). {self.evidence}\n\n"
                 f":param overrides: :class:`SparseGrowPlugin` keywords that replace or add to "
                 f"the recipe's.\n"
                 f":return: a new :class:`SparseGrowPlugin`.\n"
@@ -80,11 +109,6 @@ class Recipe:
 
 def _keywords(keywords: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in keywords.items())
-
-
-def _tables_text(tables: tuple[str, ...]) -> str:
-    names = [t if t == "Targets" else f"table {t}" for t in tables]
-    return ", ".join(names)
 
 
 _RECIPES = (

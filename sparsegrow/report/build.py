@@ -494,22 +494,47 @@ def _params_start(results: Path) -> float:
     return sum(values) / len(values)
 
 
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+README_START, README_END = "<!-- recipes:start -->", "<!-- recipes:end -->"
+
+
+def recipe_table(results: Path) -> list[str]:
+    """The README's "which recipe for which stream" table: each recipe with a headline
+    comparison (:class:`sparsegrow.recipes.Headline`), its ACC and the baseline's, read from
+    the experiment's summary."""
+    from sparsegrow import recipes
+
+    rows = ["| Recipe | Use it for | Measured: ACC (%), test split, mean ± std | Evidence |",
+            "|---|---|---|---|"]
+    for recipe in recipes.RECIPES.values():
+        h = recipe.headline
+        if h is None:
+            continue
+        summary = _summary(results, h.experiment) or {}
+        if h.strategy in summary and h.baseline in summary:
+            ours, base = (summary[k]["metrics"]["acc"] for k in (h.strategy, h.baseline))
+            seeds = len(summary[h.strategy]["seeds"])
+            measured = (f"{h.stream}: {_pm(ours)} against {_pm(base)} for {h.versus} "
+                        f"({seeds} seeds)")
+        else:
+            measured = f"{h.stream}: not run yet"
+        rows.append(f"| `{recipe.name}` | {recipe.use_for} | {measured} | "
+                    f"`{_command(h.experiment)}`; RESULTS.md {recipe.tables_text} |")
+    return rows + [""]
+
+
+def _pm(stat: dict) -> str:
+    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
 
 
 def update_readme(readme: Path, results: Path, report: Path) -> None:
-    """Replace the README's block between the results markers by the headline targets table
-    and the "what growth adds" table (the same rows as the report's), so the README never
-    holds numbers typed by hand."""
+    """Replace the README's block between the recipe markers by :func:`recipe_table`, so the
+    README never holds numbers typed by hand."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         return
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    rows = targets(results)[2:]   # without the section title
-    growth = _section(GrowthRows)
-    rows += [f"**{growth.title}**", "", *_growth_section(results, growth)]
-    block = "\n".join([README_START, "", *rows,
+    block = "\n".join([README_START, "", *recipe_table(results),
                        f"Every table, its command and the plots: [{report.name}]({report.name}).",
                        "", README_END])
     readme.write_text(head + block + tail)

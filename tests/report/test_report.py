@@ -106,18 +106,24 @@ def test_long_stream_rows_use_the_leading_submatrix(tmp_path):
            "1.00 s vs 1.00 s (1.00×) |" in text
 
 
-def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
+def test_readme_recipe_table_reads_each_headline_from_its_summary(tmp_path, monkeypatch):
+    from sparsegrow import recipes
+
+    headline = recipes.Headline(stream="Stream S", experiment="exp", strategy="ours",
+                                baseline="base", versus="the baseline")
+    recipe = recipes.Recipe(name="r", summary="", plugin={}, when="", cost="", evidence="",
+                            tables=("7",), use_for="streams like S", headline=headline)
+    monkeypatch.setattr(recipes, "RECIPES", {"r": recipe})
     results = tmp_path / "results"
-    _summary(results / "permuted_mnist_10", {"naive": {"acc": 0.7, "bwt": -0.2, "la": 0.9},
-                                             "sparsegrow": {"acc": 0.9, "bwt": -0.02, "la": 0.9}})
+    _summary(results / "exp", {"ours": {"acc": 0.8512}, "base": {"acc": 0.4852}})
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:start -->\nold numbers\n<!-- results:end -->\nend\n")
+    readme.write_text("intro\n<!-- recipes:start -->\nold numbers\n<!-- recipes:end -->\nend\n")
     build_report(results, tmp_path / "RESULTS.md", readme=readme)
     text = readme.read_text()
-    assert text.startswith("intro\n<!-- results:start -->\n") and text.endswith("end\n")
-    assert "old numbers" not in text and "| … with LA within 2 points of Naive | **met** |" in text
-    block = text.split("<!-- results:end -->")[0]
-    assert "**7. What growth adds**" in block and "| Setting | Experiment | Seeds |" in block
+    assert text.startswith("intro\n<!-- recipes:start -->\n") and text.endswith("end\n")
+    assert "old numbers" not in text
+    assert ("| `r` | streams like S | Stream S: 85.12 ± 1.00 against 48.52 ± 1.00 for the "
+            "baseline (3 seeds) | `sparsegrow run experiments/exp.yaml`; RESULTS.md table 7 |") in text
 
 
 def test_growth_rows_read_every_finished_seed_and_average_params_over_the_stream(tmp_path):
