@@ -28,14 +28,14 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     replacement and local restore steps).
 
     Defaults were chosen on Permuted MNIST (10 × 1 epoch, MLP 2×400, SGD lr 0.01 m 0.9,
-    validation split, `experiments/tune_sparsegrow_permuted_mnist_10.yaml`, ACC):
+    validation split, `experiments/tuning/tune_sparsegrow_permuted_mnist_10.yaml`, ACC):
     ``gating="subspace"`` 90.66 (mask, with its own growth defaults below: 85.88; both: 83.41),
     ``subspace_energy=0.9`` 90.66 (0.85: 90.01, 0.95: 90.62, 0.97: 88.31; more energy trades LA
     for BWT), ``project_every=100`` (20: 90.67, the same for 5× the restores; 1000: 90.26; 1:
     90.13 at 2.3× the training time). Composed with ``LwFPlugin(alpha=0.5, temperature=2)``
     it forgets about half as much (92.30). On a class-incremental stream (detected at the first
     experience) the defaults become those that won the validation search with replay
-    (`experiments/tune_split_mnist_5_replay.yaml`): hidden-layer energy 0.3, the head left free,
+    (`experiments/tuning/tune_split_mnist_5_replay.yaml`): hidden-layer energy 0.3, the head left free,
     restores every 10 steps (see :class:`FreezingPlugin`).
 
     :param grow_at: fraction of each experience's iterations after which to grow; ``None``:

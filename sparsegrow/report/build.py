@@ -17,7 +17,7 @@ from pathlib import Path
 from sparsegrow.runner import metrics as M
 from sparsegrow.runner.outputs import markdown_table, unfinished_lines
 
-from .spec import SECTIONS, GrowthRows, LongStream, Performance
+from .spec import SECTIONS, GrowthRows, LongStream, Performance, experiment_file
 
 
 def _summary(results: Path, experiment: str) -> dict | None:
@@ -26,7 +26,7 @@ def _summary(results: Path, experiment: str) -> dict | None:
 
 
 def _command(experiment: str) -> str:
-    return f"sparsegrow run experiments/{experiment}.yaml"
+    return f"sparsegrow run {experiment_file(experiment)}"
 
 
 def _seeds(summary: dict) -> str:

@@ -2,7 +2,8 @@
 
 A table names the experiments whose ``summary.json`` it shows and the metric columns; the
 command that produced each experiment is derived from its name (``sparsegrow run
-experiments/<name>.yaml``), so the report never states a command that was not the one run.
+experiments/<name>.yaml``, :func:`experiment_file`), so the report never states a command that
+was not the one run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from dataclasses import dataclass, field
 
 MAIN = ["acc", "bwt", "forgetting", "la", "param_overhead", "train_time_s"]
 GROWTH = ["gift_at_growth", "acc", "bwt", "la", "param_overhead"]
+
+
+def experiment_file(experiment: str) -> str:
+    """Where the experiment YAML of a results folder lives: validation searches (``tune_*``)
+    in ``experiments/tuning/``, the rest (what a user would run) in ``experiments/``."""
+    folder = "experiments/tuning" if experiment.startswith("tune_") else "experiments"
+    return f"{folder}/{experiment}.yaml"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from sparsegrow.config import load_experiment, load_preset
 from sparsegrow.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-EXPERIMENTS = sorted((REPO / "experiments").glob("*.yaml"))
+EXPERIMENTS = sorted((REPO / "experiments").rglob("*.yaml"))
 PRESETS = sorted((REPO / "strategies").glob("*.yaml"))
 
 GOOD = {"name": "t", "benchmark": {"name": "synthetic", "n_experiences": 2},

@@ -1,4 +1,4 @@
-"""Each table of RESULTS.md names one command, ``sparsegrow run experiments/<name>.yaml``: its
+"""Each table of RESULTS.md names one command, ``sparsegrow run experiments/[tuning/]<name>.yaml``: its
 jobs (sweep and named variants expanded) are exactly the committed runs of the table, so
 running it again reruns nothing and changes no row."""
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsegrow.report.spec import SECTIONS, Table
+from sparsegrow.report.spec import SECTIONS, Table, experiment_file
 from sparsegrow.runner.launch import plan_jobs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ EXPERIMENTS = sorted({e for s in SECTIONS if isinstance(s, Table) for e in s.exp
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_the_tables_command_resolves_to_its_committed_runs(experiment, monkeypatch):
     monkeypatch.chdir(REPO)           # output_dir "results" is the committed folder
-    jobs, _ = plan_jobs(Path("experiments") / f"{experiment}.yaml", [])
+    jobs, _ = plan_jobs(Path(experiment_file(experiment)), [])
     runs = {(j.strategy, f"seed{j.seed}") for j in jobs}
     summary = json.loads((REPO / "results" / experiment / "summary.json").read_text())
     assert runs == {(strategy, seed) for strategy, entry in summary.items()
