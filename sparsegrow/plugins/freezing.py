@@ -27,6 +27,7 @@ from sparsegrow.linalg import full_precision
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
                                        refuse_distributed, settle, timed)
 from sparsegrow.plugins.compat import check_strategy
+from sparsegrow.plugins.online import ExperienceSpan
 from sparsegrow.plugins.replaced import (ModelWatch, drop_unfollowable_bases,
                                          drop_unfollowable_locks)
 from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm_parameters
@@ -170,6 +171,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._protected: dict | None | bool = False   # settled _rows(); False: to recompute
         self.divergence = DivergenceGuard()   # importance and bases: never on non-finite data
         self._model = ModelWatch()
+        self._span = ExperienceSpan()   # online streams: the real experience
 
     @property
     def uses_masks(self) -> bool:
@@ -362,6 +364,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def before_training_exp(self, strategy, **kwargs):
         self._place(strategy.model)
         self.divergence.before_training_exp(strategy)
+        self._span.enter(strategy.experience)
         if self._stream is None:
             self._stream = "class" if is_class_incremental(strategy.experience) else "domain"
             if self._stream == "class":
@@ -377,9 +380,11 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self.locks.sync(self._params(strategy))
         self.subspace.sync(strategy.model)
         self.batchnorm.start(strategy.model)
-        self._batches.clear()
-        self._experience_widths = {n: m.weight.shape[0] for n, m in strategy.model.named_modules()
-                                   if n in self.subspace.bases}
+        if self._span.starts:
+            self._batches.clear()
+            self._experience_widths = {n: m.weight.shape[0]
+                                       for n, m in strategy.model.named_modules()
+                                       if n in self.subspace.bases}
         self._protected = False   # classes seen, stream kind and widths may have changed
         self._protected_rows(strategy.model)   # settled now, not at the first step
 
@@ -422,6 +427,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     def after_training_exp(self, strategy, **kwargs):
         self.divergence.after_training_exp(strategy)
         settle(self.timings, self._pending)
+        if not self._span.ends:   # online: protection is updated at the real experience's end
+            return
         with timed(self.timings, "gating", strategy.device):
             self.prepare_growth(strategy)
         with timed(self.timings, "importance", strategy.device):

@@ -32,6 +32,7 @@ from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
                                        refuse_distributed, timed)
 from sparsegrow.plugins.compat import check_strategy, follow_growth
+from sparsegrow.plugins.online import ExperienceSpan
 from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.room import units_for_room
@@ -138,6 +139,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self.gate = BirthGate() if birth_gate else None
         self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
         self._model = ModelWatch()
+        self._span = ExperienceSpan()   # online streams: the real experience
         self._late_said = False
 
     # -- helpers ---------------------------------------------------------------------------
@@ -300,15 +302,15 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def before_training_exp(self, strategy, **kwargs):
         self._place(strategy.model)
         self.divergence.before_training_exp(strategy)
+        self._span.enter(strategy.experience)
         if self.gate is not None:   # training sees every unit; the gate is for evaluation
             self.gate.detach()
-        self._batches.clear()
+        if self._span.starts:
+            self._batches.clear()
         self._iteration = 0
         if self._initial_params is None:
             self._initial_params = count_parameters(strategy.model)
-        total = len(strategy.dataloader) * strategy.train_epochs
-        self._grow_iteration = (min(round(self.grow_at * total), total - 1)
-                                if self._experiences >= 1 else -1)
+        self._grow_iteration = self._growth_iteration(strategy)
         params = dict(strategy.model.named_parameters())
         if self._model.replaced(strategy.model):
             # a new model (GDumb): analysed afresh, nothing grown on the old one applies
@@ -319,6 +321,17 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         else:
             drop_unfollowable_locks(self._pins, params)
         self._pins.sync(params)
+
+    def _growth_iteration(self, strategy) -> int:
+        """The iteration of the current (sub-)experience at which to grow; -1: none."""
+        span = self._span
+        if self._experiences < 1:
+            return -1
+        if span.length > 1:   # online: the first iteration of the sub-experience grow_at is in
+            grow_at = min(round(self.grow_at * span.length), span.length - 1)
+            return 0 if span.index == grow_at else -1
+        total = len(strategy.dataloader) * strategy.train_epochs
+        return min(round(self.grow_at * total), total - 1)
 
     def before_training_iteration(self, strategy, **kwargs):
         self._batches.add(strategy)
@@ -348,10 +361,14 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                              self._iteration, self._grow_iteration)
                 self._late_said = True
             self.grow(strategy)
+        if not self._span.ends:   # online: the real experience goes on
+            return
         self._experiences += 1
         if self.gate is not None:
             grower = self._grower_for(strategy)
-            prototype = mean_input(strategy.experience.dataset, device=strategy.device,
+            experience = getattr(strategy.experience, "origin_experience", None) \
+                or strategy.experience
+            prototype = mean_input(experience.dataset, device=strategy.device,
                                    seed=self.seed + self._experiences)
             self.gate.record(prototype, grower.widths(), grower.pairs)
         self._batches.clear()
