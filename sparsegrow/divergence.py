@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from avalanche.core import SupervisedPlugin
 
-from sparsegrow.errors import DivergenceError
+from sparsegrow.errors import ConfigError, DivergenceError
 
 _NONE = -1.0   # no bad iteration yet
 # the verdict kept for the first bad iteration: [iteration, epoch, loss, gradient norm, kind]
@@ -69,9 +69,9 @@ class DivergenceGuard(SupervisedPlugin, supports_distributed=False):
     def __init__(self, *, loss_factor: float = 1e4, check_every: int = 50):
         super().__init__()
         if not isinstance(loss_factor, (int, float)) or not loss_factor >= 1:
-            raise ValueError(f"loss_factor must be a number ≥ 1, got {loss_factor!r}")
+            raise ConfigError(f"loss_factor must be a number ≥ 1, got {loss_factor!r}")
         if not isinstance(check_every, int) or check_every < 1:
-            raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
+            raise ConfigError(f"check_every must be a positive integer, got {check_every!r}")
         self.loss_factor = float(loss_factor)
         self.check_every = check_every
         self._leader: DivergenceGuard | None = None   # another guard that observes for us

@@ -6,6 +6,8 @@ AGEM and Replay follow parameters that grow at the end of a dimension, these do 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from avalanche.models.packnet import PackNetPlugin
 from avalanche.training import (AR1, SCR, AETraining, ExpertGateStrategy, FeatureReplay,
@@ -98,6 +100,15 @@ def check_strategy(strategy) -> None:
                 f"{growers[0]} grows the model, which {cls.__name__} cannot use: {reason}. "
                 f"Use {cls.__name__} without {growers[0]}, or SparseGrowPlugin(growth=False) "
                 "for protection alone.")
+
+
+def warn_bypassed(plugin, strategy, what: str) -> None:
+    """Warn that ``strategy`` trained an experience without the callbacks ``plugin`` acts in
+    (``what`` did not run), instead of letting the plugin silently do nothing."""
+    warnings.warn(f"{type(strategy).__name__} trained experience "
+                  f"{strategy.clock.train_exp_counter} without Avalanche's per-iteration plugin "
+                  f"callbacks, so {type(plugin).__name__}'s {what} did not run: use a strategy "
+                  "that trains through the template's training loop", stacklevel=2)
 
 
 def _param_data(obj, depth=0):

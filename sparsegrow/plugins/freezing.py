@@ -26,7 +26,7 @@ from sparsegrow.errors import ConfigError
 from sparsegrow.linalg import full_precision
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
                                        refuse_distributed, settle, timed)
-from sparsegrow.plugins.compat import check_strategy
+from sparsegrow.plugins.compat import check_strategy, warn_bypassed
 from sparsegrow.plugins.online import ExperienceSpan
 from sparsegrow.plugins.replaced import (ModelWatch, drop_unfollowable_bases,
                                          drop_unfollowable_locks)
@@ -172,6 +172,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self.divergence = DivergenceGuard()   # importance and bases: never on non-finite data
         self._model = ModelWatch()
         self._span = ExperienceSpan()   # online streams: the real experience
+        self._steps_at_start = 0
 
     @property
     def uses_masks(self) -> bool:
@@ -382,6 +383,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self.batchnorm.start(strategy.model)
         if self._span.starts:
             self._batches.clear()
+            self._steps_at_start = self._steps
             self._experience_widths = {n: m.weight.shape[0]
                                        for n, m in strategy.model.named_modules()
                                        if n in self.subspace.bases}
@@ -428,6 +430,9 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self.divergence.after_training_exp(strategy)
         settle(self.timings, self._pending)
         if not self._span.ends:   # online: protection is updated at the real experience's end
+            return
+        if self._steps == self._steps_at_start:   # nothing was protected, nothing to measure
+            warn_bypassed(self, strategy, "protection")
             return
         with timed(self.timings, "gating", strategy.device):
             self.prepare_growth(strategy)

@@ -31,7 +31,7 @@ from sparsegrow.growth.budget import event_allowance, fit_budget, grown_paramete
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
                                        refuse_distributed, timed)
-from sparsegrow.plugins.compat import check_strategy, follow_growth
+from sparsegrow.plugins.compat import check_strategy, follow_growth, warn_bypassed
 from sparsegrow.plugins.online import ExperienceSpan
 from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
 from sparsegrow.protection.masks import ParamLocks
@@ -352,7 +352,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
 
     def after_training_exp(self, strategy, **kwargs):
         self.divergence.after_training_exp(strategy)
-        if self._iteration <= self._grow_iteration and len(self._batches):
+        if self._iteration <= self._grow_iteration and not len(self._batches):
+            warn_bypassed(self, strategy, "growth")
+        elif self._iteration <= self._grow_iteration:
             # the strategy stopped before the iteration len(dataloader) · train_epochs put
             # growth at (CoPE, early stopping): grow now, so that every experience still grows
             if not self._late_said:

@@ -230,3 +230,24 @@ def test_incremental_classifier_head_on_avalanche_generator_stream():
     for exp in bench.train_stream:   # "no class means available" from the passes before
         icarl.train(exp)
         icarl.eval(bench.test_stream)
+
+
+def test_a_strategy_that_trains_without_the_callbacks_is_warned_about():
+    class OwnLoop(templates.Naive):          # trains outside the template's callbacks
+        def training_epoch(self, **kwargs):
+            for self.mbatch in self.dataloader:
+                self._unpack_minibatch()
+                self.optimizer.zero_grad()
+                self._criterion(self.model(self.mb_x), self.mb_y).backward()
+                self.optimizer.step()
+
+    model = mlp()
+    strategy = OwnLoop(model=model, optimizer=_sgd(model), train_mb_size=16, train_epochs=1,
+                       plugins=[SparseGrowPlugin()], evaluator=quiet_evaluator())
+    stream = _stream("domain")
+    with pytest.warns(UserWarning, match=r"^OwnLoop trained experience 0 without Avalanche's "
+                      r"per-iteration plugin callbacks, so FreezingPlugin's protection did not "
+                      r"run: use a strategy"):
+        strategy.train(stream.train_stream[0])
+    with pytest.warns(UserWarning, match="so GrowthPlugin's growth did not run"):
+        strategy.train(stream.train_stream[1])

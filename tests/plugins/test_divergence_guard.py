@@ -7,7 +7,7 @@ from avalanche.training import Naive
 
 from plugin_streams import mlp, quiet_evaluator, synthetic_stream
 from sparsegrow.divergence import DivergenceGuard
-from sparsegrow.errors import DivergenceError
+from sparsegrow.errors import ConfigError, DivergenceError
 from sparsegrow.linalg import thin_svd
 from sparsegrow.plugins import FreezingPlugin, GrowthPlugin, SparseGrowPlugin
 
@@ -53,3 +53,11 @@ def test_thin_svd_refuses_a_non_finite_matrix_in_one_line():
     with pytest.raises(DivergenceError, match=r"^a \[3, 5\] matrix of growth or protection has "
                                               r"non-finite entries: training diverged;"):
         thin_svd(a)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(loss_factor=0.5), "loss_factor must be a number ≥ 1, got 0.5"),
+    (dict(check_every=0), "check_every must be a positive integer, got 0")])
+def test_bad_guard_arguments_are_one_line_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        DivergenceGuard(**kwargs)
