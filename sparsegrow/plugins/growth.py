@@ -2,9 +2,12 @@
 
 Growth happens once per experience after the first, at training iteration
 ``round(grow_at · len(dataloader) · train_epochs)`` of that experience (``grow_at=0``: before
-the first step), on the last ``growth_batches`` training minibatches. The engine keeps the same
-optimizer object with padded state; this plugin also keeps Avalanche's own record of optimized
-parameters (``strategy.optimized_param_id``) pointing at the grown Parameters, otherwise the next
+the first step), on the last ``growth_batches`` training minibatches; if the strategy stops
+earlier (CoPE), at the experience's end. On an online stream the experience is the original one
+and growth happens at the start of the sub-experience ``grow_at`` falls in
+(:mod:`sparsegrow.plugins.online`). The engine keeps the same optimizer object with padded
+state; this plugin also keeps Avalanche's own record of optimized parameters
+(``strategy.optimized_param_id``) pointing at the grown Parameters, otherwise the next
 ``make_optimizer()`` would take them for new parameters, reset their state and add them to the
 optimizer a second time.
 

@@ -38,6 +38,13 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     (`experiments/tuning/tune_split_mnist_5_replay.yaml`): hidden-layer energy 0.3, the head left free,
     restores every 10 steps (see :class:`FreezingPlugin`).
 
+    Added to any Avalanche strategy it also stops training that diverged with one line
+    (:mod:`sparsegrow.divergence`), follows a model the strategy replaces or reshapes (GDumb;
+    :mod:`sparsegrow.plugins.replaced`), grows and protects once per real experience on online
+    streams (:mod:`sparsegrow.plugins.online`), and refuses in one line the strategies growth
+    cannot apply to (:mod:`sparsegrow.plugins.compat`; ``tests/plugins/test_strategy_compat.py``
+    holds the outcome for every template Avalanche exports).
+
     :param grow_at: fraction of each experience's iterations after which to grow; ``None``:
         0.75 (late), or 0 (the experience's start) with ``gating="mask"``.
     :param energy: spectrum energy of M that sets the number of new units per layer.
