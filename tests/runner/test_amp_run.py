@@ -1,6 +1,7 @@
 """training.amp: bf16 / fp16 (GradScaler) runs on the CPU; off (or YAML's false) is float32."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -49,3 +50,21 @@ def test_fp16_resume_restores_the_loss_scale(make_experiment, monkeypatch):
     monkeypatch.delenv(FAIL_AFTER_ENV)
     run_one(plan, "naive", 0)
     assert (reference / "accuracy_matrix.csv").read_text() == expected
+
+
+def test_fp16_overflowing_steps_are_skipped_not_taken_for_divergence(make_experiment,
+                                                                      monkeypatch):
+    """A loss scale of 2⁴⁰ overflows float16 gradients: the GradScaler skips those steps and
+    halves the scale; the divergence guard reads the unscaled loss and lets the run go on."""
+    scaler = torch.amp.GradScaler
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device: scaler(device, init_scale=2.0**40))
+    plan = load_experiment(make_experiment(strategies=["sparsegrow"], amp="fp16"))
+    monkeypatch.setenv(FAIL_AFTER_ENV, "0")
+    with pytest.raises(SimulatedKill):   # stop after the first experience to read the scale
+        run_one(plan, "sparsegrow", 0)
+    folder = plan.experiment.logging.output_dir
+    saved = torch.load(next(Path(folder).rglob("checkpoint.pt")), weights_only=False)
+    assert saved["scaler"]["scale"] < 2.0**40   # steps were skipped
+    monkeypatch.delenv(FAIL_AFTER_ENV)
+    out, ran = run_one(plan, "sparsegrow", 0)
+    assert ran and (out / "metrics.json").is_file() and not (out / "failed.json").exists()
