@@ -1,7 +1,9 @@
-"""Fail-fast checks for plugin combinations that cannot work with a growing model.
+"""Fail-fast checks for plugin combinations and strategies that cannot work with a growing or
+protected model, and a warning for strategies that train around the plugins' callbacks.
 
-Each rule was found by running the combination (see the team's Avalanche facts note): EWC, MAS,
-AGEM and Replay follow parameters that grow at the end of a dimension, these do not.
+Each rule was found by running the combination (see the team's Avalanche facts note and
+``tests/plugins/test_strategy_compat.py``): EWC, MAS, AGEM and Replay follow parameters that
+grow at the end of a dimension, these do not.
 """
 
 from __future__ import annotations
@@ -98,8 +100,7 @@ def check_strategy(strategy) -> None:
         if growers and isinstance(strategy, cls):
             raise IncompatiblePluginError(
                 f"{growers[0]} grows the model, which {cls.__name__} cannot use: {reason}. "
-                f"Use {cls.__name__} without {growers[0]}, or SparseGrowPlugin(growth=False) "
-                "for protection alone.")
+                f"Use {cls.__name__} without {growers[0]}.")
 
 
 def warn_bypassed(plugin, strategy, what: str) -> None:
