@@ -256,11 +256,11 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         model, pairs = strategy.model, grower.pairs
         params = count_parameters(model)
         budget = resolve_budget(self.budget, self._initial_params or params)
-        experience = strategy.experience
-        stream = getattr(experience, "origin_stream", None)
+        # the real experience: on an online stream, the one its sub-experiences were cut from
+        experience = getattr(strategy.experience, "origin_experience", strategy.experience)
         try:
-            events_left = len(stream) - experience.current_experience
-        except TypeError:   # a stream of unknown length (lazy generator)
+            events_left = len(experience.origin_stream) - experience.current_experience
+        except (AttributeError, TypeError):   # a stream of unknown length (lazy generator)
             events_left = None
         allowance = event_allowance(budget=budget, params=params, events_left=events_left)
         return fit_budget(sizes, lambda s: grown_parameters(model, pairs, s) - params, allowance)

@@ -10,10 +10,10 @@ from sparsegrow.growth import count_parameters
 from sparsegrow.plugins import SparseGrowPlugin
 
 
-def _run(experiences):
+def _run(experiences, **options):
     torch.manual_seed(0)
     model = mlp()
-    plugin = SparseGrowPlugin(birth_gate=True)
+    plugin = SparseGrowPlugin(**(options or {"birth_gate": True}))
     updates = []
     update = plugin.freezing.subspace.update
     plugin.freezing.subspace.update = lambda *a, **k: (updates.append(1), update(*a, **k))
@@ -37,3 +37,13 @@ def test_growth_and_protection_once_per_original_experience():
     assert updates == offline_updates == 3
     assert len(plugin.growth.gate.prototypes) == 3
     assert count_parameters(model) > count_parameters(mlp())
+
+
+def test_the_budget_is_spread_over_the_real_experiences_left():
+    stream = synthetic_stream(n_experiences=3, n_train=64)
+    options = {"units": 40, "grow_at": 0.0, "budget": 2.0}
+    online = split_online_stream(stream.train_stream, experience_size=16)
+    _, model, _ = _run(online, **options)
+    _, offline_model, _ = _run(stream.train_stream, **options)
+    # 12 mini-experiences must not be read as 12 events each taking a share of the budget
+    assert count_parameters(model) == count_parameters(offline_model) > count_parameters(mlp())
