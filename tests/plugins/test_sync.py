@@ -15,7 +15,7 @@ import torch
 from avalanche.training import Naive
 
 from plugin_streams import mlp, quiet_evaluator, synthetic_stream
-from sparsegrow.plugins import FreezingPlugin, SparseGrowPlugin
+from sparsegrow.plugins import FreezingPlugin, GrowthPlugin, SparseGrowPlugin
 
 PER_ITERATION = ("before_training_iteration", "before_forward", "after_forward",
                  "before_backward", "after_backward", "before_update", "after_update",
@@ -57,14 +57,15 @@ class SyncCensus:
 
     def _wrap(self, monkeypatch, plugin, name):
         callback = getattr(plugin, name)
+        growth = plugin if isinstance(plugin, GrowthPlugin) else getattr(plugin, "growth", None)
 
         def wrapped(strategy, **kwargs):
             if name == "before_training_iteration":
                 self.iterations.append({"reads": [], "growth": False})
-            events = len(plugin.growth.history) if getattr(plugin, "growth", None) else 0
+            events = len(growth.history) if growth else 0
             with self._counting():
                 callback(strategy, **kwargs)
-            if getattr(plugin, "growth", None) and len(plugin.growth.history) > events:
+            if growth and len(growth.history) > events:
                 self.iterations[-1]["growth"] = True   # once per experience: may sync
 
         monkeypatch.setattr(plugin, name, wrapped)
@@ -96,13 +97,17 @@ def _census(monkeypatch, plugin):
     lambda: SparseGrowPlugin(min_units=2, project_every=2),
     lambda: SparseGrowPlugin(min_units=2, gating="mask", gate_topk=0.5, init_density=0.5),
     lambda: SparseGrowPlugin(min_units=2, gating="both", gate_topk=0.5, project_every=1),
-], ids=["subspace", "mask-topk", "both-topk"])
+    lambda: GrowthPlugin(units=2, init_density=0.5),   # its own pinned zeros, no protection
+], ids=["subspace", "mask-topk", "both-topk", "growth-alone"])
 def test_no_host_reads_in_the_per_iteration_callbacks(monkeypatch, make):
     plugin = make()
     census = _census(monkeypatch, plugin)
     steady = [it["reads"] for it in census.iterations if not it["growth"]]
     assert len(steady) > 20 and len(steady) < len(census.iterations)   # growth happened
-    assert plugin.freezing.locks.active or plugin.freezing.subspace.bases   # protection ran
+    if isinstance(plugin, GrowthPlugin):
+        assert plugin._pins.active
+    else:   # protection ran
+        assert plugin.freezing.locks.active or plugin.freezing.subspace.bases
     assert all(reads == [] for reads in steady), \
         next(reads for reads in steady if reads)
 
