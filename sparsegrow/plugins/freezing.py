@@ -169,6 +169,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._steps = 0
         self._pending: list = []   # CUDA events of per-step timings, settled once per experience
         self._protected: dict | None | bool = False   # settled _rows(); False: to recompute
+        self._protected_key: tuple | None = None       # _rows_key() when last settled
         self.divergence = DivergenceGuard()   # importance and bases: never on non-finite data
         self._model = ModelWatch()
         self._span = ExperienceSpan()   # online streams: the real experience
@@ -226,6 +227,14 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                 keep[start:] = False
             out[name] = keep
         return out
+
+    def _rows_key(self, model) -> tuple:
+        """What :meth:`_rows` depends on, read on the host without touching tensor values."""
+        return (tuple((n, m.weight.shape[0]) for n, m in model.named_modules()
+                      if n in self.subspace.bases),
+                self._class_incremental, tuple(sorted(self._seen)), self._output_layer,
+                tuple(sorted(self._experience_widths.items())),
+                tuple(sorted(self._grown_from.items())))
 
     def _protected_rows(self, model) -> dict[str, torch.Tensor | None] | None:
         """:meth:`_rows` settled on the host (:func:`settled_rows`), kept until the rows can
@@ -387,7 +396,9 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             self._experience_widths = {n: m.weight.shape[0]
                                        for n, m in strategy.model.named_modules()
                                        if n in self.subspace.bases}
-        self._protected = False   # classes seen, stream kind and widths may have changed
+        key = self._rows_key(strategy.model)
+        if key != self._protected_key:   # on online streams this runs every mini-experience
+            self._protected, self._protected_key = False, key
         self._protected_rows(strategy.model)   # settled now, not at the first step
 
     def _follow_model(self, model) -> None:
@@ -428,9 +439,9 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     def after_training_exp(self, strategy, **kwargs):
         self.divergence.after_training_exp(strategy)
-        settle(self.timings, self._pending)
         if not self._span.ends:   # online: protection is updated at the real experience's end
             return
+        settle(self.timings, self._pending)   # one wait per real experience, not per mini one
         if self._steps == self._steps_at_start:   # nothing was protected, nothing to measure
             warn_bypassed(self, strategy, "protection")
             return
