@@ -45,7 +45,7 @@ class AmpTraining:
     def backward(self):
         if self.scaler is None:
             return super().backward()
-        self.scaler.scale(self.loss).backward()
+        self.scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
 
     def optimizer_step(self):
         if self.scaler is None:

@@ -12,8 +12,10 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training import Naive
 
 from sparsegrow import cli
-from sparsegrow.bench.gpu import (Autocast, Tolerance, compare, cuda_tests, run_section,
-                                  up_to_row_signs)
+from sparsegrow.bench.gpu.agreement import Tolerance, compare, up_to_row_signs
+from sparsegrow.bench.gpu.cuda_tests import cuda_tests
+from sparsegrow.bench.gpu.sections import run_section
+from sparsegrow.runner.amp import amp_template
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "plugins"))
 from plugin_streams import mlp, quiet_evaluator, synthetic_stream  # noqa: E402
@@ -104,8 +106,8 @@ class _RecordDtype(SupervisedPlugin):
 def test_autocast_strategy_runs_forward_in_bfloat16_and_keeps_float32_weights():
     stream = synthetic_stream(n_experiences=1)
     record, model = _RecordDtype(), mlp()
-    strategy = type("AutocastNaive", (Autocast, Naive), {})(
-        amp_dtype=torch.bfloat16, model=model,
+    strategy = amp_template(Naive, "bf16")(
+        model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_mb_size=32,
         plugins=[record], evaluator=quiet_evaluator())
     before = [p.detach().clone() for p in strategy.model.parameters()]
