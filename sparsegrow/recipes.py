@@ -9,8 +9,8 @@ recipes page are all generated from it.
 
     from sparsegrow import recipes
 
-    plugin = recipes.progressive(units=32)        # a SparseGrowPlugin, overrides checked
-    plugins = recipes.plugins("lwf")              # [LwFPlugin(...), SparseGrowPlugin(...)]
+    plugin = recipes.progressive(growth={"units": 32})   # a SparseGrowPlugin, overrides checked
+    plugins = recipes.plugins("lwf")                     # [LwFPlugin(...), SparseGrowPlugin(...)]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from sparsegrow.errors import ConfigError
 
 if TYPE_CHECKING:
-    from sparsegrow.plugins.sparsegrow import SparseGrowPlugin
+    from sparsegrow.plugins import SparseGrowPlugin
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class Recipe:
 
     :param name: the recipe's name (also the name of its entry function in this module).
     :param summary: one line: what the configuration is.
-    :param plugin: the :class:`SparseGrowPlugin` keywords; the others keep their defaults.
+    :param plugin: the :class:`SparseGrowPlugin` keywords (``growth`` and ``protection`` as
+        mappings of their options); the others keep their defaults.
     :param when: when to use it (the kind of stream, what may be stored, what may grow).
     :param cost: what it costs: parameters over the stream, training time.
     :param evidence: the measured numbers that justify it, copied from RESULTS.md.
@@ -102,7 +103,8 @@ class Recipe:
                 f"**Cost.** {self.cost}\n\n"
                 f"**Evidence** (RESULTS.md, {self.tables_text}). {self.evidence}\n\n"
                 f":param overrides: :class:`SparseGrowPlugin` keywords that replace or add to "
-                f"the recipe's.\n"
+                f"the recipe's; a mapping merges into the recipe's mapping of the same keyword "
+                f"(``growth={{'units': 32}}`` keeps its other growth options).\n"
                 f":return: a new :class:`SparseGrowPlugin`.\n"
                 f":raises ConfigError: a keyword that :class:`SparseGrowPlugin` does not have.")
 
@@ -149,7 +151,8 @@ _RECIPES = (
         summary="Class-incremental protection next to a replay buffer: the output layer left "
                 "free, hidden layers at 30% of their old inputs' energy, restores every 10 "
                 "steps.",
-        plugin={"subspace_energy": {"default": 0.3, "head": 0.0}, "project_every": 10},
+        plugin={"subspace_energy": {"default": 0.3, "head": 0.0},
+                "protection": {"project_every": 10}},
         companions={"ReplayPlugin": {"mem_size": 500}},
         when="A class-incremental stream (new classes arrive) where a replay buffer may be "
              "stored. The defaults choose the same settings when they detect a class-"
@@ -164,7 +167,7 @@ _RECIPES = (
         name="strict",
         summary="Strict protection (99% of the old inputs' energy) of the layers growth can "
                 "give input room back to; the first layer at the default 90%.",
-        plugin={"growable_energy": 0.99},
+        plugin={"protection": {"growable_energy": 0.99}},
         when="A narrow network on a long domain-incremental stream whose parameter count must "
              "stay small: growth adds input room where strict protection used it up. A fixed "
              "model of the grown model's final width, if you know it in advance, did better; "
@@ -182,8 +185,9 @@ _RECIPES = (
         summary="Progressive growth: 20 new units per layer at each experience's start, free "
                 "while it lasts, then protected; the birth gate keeps old inputs away from "
                 "units grown after their experience.",
-        plugin={"growable_energy": 0.99, "birth_gate": True, "free_new_units": True,
-                "grow_at": 0.0, "units": 20},
+        plugin={"protection": {"growable_energy": 0.99},
+                "growth": {"birth_gate": True, "free_new_units": True, "grow_at": 0.0,
+                           "units": 20}},
         when="A long domain-incremental stream with no data stored, where the parameter count "
              "may grow linearly with the stream and experiences differ in their mean input "
              "(the birth gate routes each input by its nearest per-experience mean; measured "
@@ -222,7 +226,10 @@ def get(name: str) -> Recipe:
 
 def kwargs(name: str, **overrides) -> dict[str, Any]:
     """The :class:`SparseGrowPlugin` keywords of recipe ``name`` with ``overrides`` applied
-    (a fresh dict each call; the runner's presets are built from it).
+    (a fresh dict each call; the runner's presets are built from it). An override that is a
+    mapping merges into the recipe's mapping of the same keyword, so that
+    ``growth={"units": 32}`` changes one growth option and keeps the recipe's others; any other
+    value replaces the recipe's.
 
     :raises ConfigError: an unknown recipe, or an override that is not a keyword of
         :class:`SparseGrowPlugin`.
@@ -233,9 +240,11 @@ def kwargs(name: str, **overrides) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"recipe {name!r}: unknown keyword {', '.join(map(repr, unknown))} "
                           f"(SparseGrowPlugin accepts: {', '.join(sorted(accepted))})")
-    # deep enough: values are numbers, strings, bools or a flat {layer: energy} mapping
+    # deep enough: values are numbers, strings, bools or flat mappings (options, layer energies)
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in recipe.plugin.items()}
-    out.update(overrides)
+    for key, value in overrides.items():
+        mapped = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = {**out[key], **value} if mapped else value
     return out
 
 
@@ -246,7 +255,7 @@ def build(name: str, **overrides) -> SparseGrowPlugin:
     """
     # imported here: the registry, names() and kwargs() serve the config loader and the docs
     # build, which should not pay for importing Avalanche
-    from sparsegrow.plugins.sparsegrow import SparseGrowPlugin
+    from sparsegrow.plugins import SparseGrowPlugin
 
     return SparseGrowPlugin(**kwargs(name, **overrides))
 
@@ -265,7 +274,7 @@ def plugins(name: str, **overrides) -> list:
 
 
 def _plugin_keywords() -> set[str]:
-    from sparsegrow.plugins.sparsegrow import SparseGrowPlugin
+    from sparsegrow.plugins import SparseGrowPlugin
 
     return {p.name for p in inspect.signature(SparseGrowPlugin.__init__).parameters.values()
             if p.kind is p.KEYWORD_ONLY}

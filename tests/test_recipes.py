@@ -10,16 +10,27 @@ from sparsegrow.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
-# where each recipe keyword lands in the built plugin
+# where each recipe keyword (an option of a group as group.option) lands in the built plugin
 SETTINGS = {
-    "growable_energy": lambda p: p.freezing.growable_energy,
-    "birth_gate": lambda p: p.growth.gate is not None,
-    "free_new_units": lambda p: p.freezing.free_new_units,
-    "grow_at": lambda p: p.growth.grow_at,
-    "units": lambda p: p.growth.units,
+    "protection.growable_energy": lambda p: p.freezing.growable_energy,
+    "growth.birth_gate": lambda p: p.growth.gate is not None,
+    "growth.free_new_units": lambda p: p.freezing.free_new_units,
+    "growth.grow_at": lambda p: p.growth.grow_at,
+    "growth.units": lambda p: p.growth.units,
     "subspace_energy": lambda p: p.freezing.subspace.energy,
-    "project_every": lambda p: p.freezing.project_every,
+    "protection.project_every": lambda p: p.freezing.project_every,
 }
+
+
+def _flat(keywords: dict) -> dict:
+    """``keywords`` with the options of the groups as ``group.option``."""
+    out = {}
+    for key, value in keywords.items():
+        if key in ("growth", "protection") and isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
 
 # What the texts quote as measurements: decimals, and counts of four digits or more.
 NUMBER = re.compile(r"\d+\.\d+|\d{1,3}(?:,\d{3})+|\d{4,}")
@@ -47,13 +58,13 @@ def test_recipe_builds_the_plugin_it_describes(name):
     plugin = recipes.build(name)
     assert isinstance(plugin, SparseGrowPlugin)
     default = SparseGrowPlugin()
-    for keyword, value in recipe.plugin.items():
+    for keyword, value in _flat(recipe.plugin).items():
         assert SETTINGS[keyword](plugin) == value
         assert SETTINGS[keyword](default) != value, f"{keyword} is the default already"
 
 
 def test_every_recipe_keyword_is_checked():
-    used = {k for name in recipes.names() for k in recipes.get(name).plugin}
+    used = {k for name in recipes.names() for k in _flat(recipes.get(name).plugin)}
     assert used <= set(SETTINGS)
 
 
@@ -65,11 +76,18 @@ def test_progressive_is_growth_at_each_start_behind_the_birth_gate():
 
 
 def test_overrides_replace_and_add_keywords_and_keep_the_rest():
-    plugin = recipes.progressive(units=32, quiet_margin=0.0, freeze_ratio=0.1)
+    plugin = recipes.progressive(growth={"units": 32, "quiet_margin": 0.0},
+                                 protection={"freeze_ratio": 0.1})
     assert plugin.growth.units == 32 and plugin.freezing.freeze_ratio == 0.1
     assert plugin.growth.gate is not None and plugin.freezing.growable_energy == 0.99
-    assert recipes.build("progressive", units=32).growth.units == 32
-    assert recipes.kwargs("progressive", units=32)["units"] == 32
+    assert recipes.build("progressive", growth={"units": 32}).growth.units == 32
+    # a mapping merges into the recipe's; any other value replaces it
+    assert recipes.kwargs("progressive", growth={"units": 32})["growth"] == {
+        "birth_gate": True, "free_new_units": True, "grow_at": 0.0, "units": 32}
+    assert recipes.kwargs("progressive", growth=False)["growth"] is False
+    assert recipes.kwargs("replay", subspace_energy={"head": 0.5})["subspace_energy"] == {
+        "default": 0.3, "head": 0.5}
+    assert recipes.kwargs("replay", subspace_energy=0.5)["subspace_energy"] == 0.5
 
 
 def test_an_unknown_override_is_one_line_naming_recipe_keyword_and_the_valid_ones():
@@ -79,7 +97,13 @@ def test_an_unknown_override_is_one_line_naming_recipe_keyword_and_the_valid_one
     assert "\n" not in message
     assert message.startswith("recipe 'progressive': unknown keyword 'unit' "
                               "(SparseGrowPlugin accepts: ")
-    assert "units" in message and "birth_gate" in message
+    assert "growth" in message and "protection" in message
+
+
+def test_an_unknown_option_of_a_group_is_one_line_naming_group_option_and_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"^growth: unknown option 'unit' \(accepted: grow_at, "
+                                          r"units, .*, batches\)$"):
+        recipes.progressive(growth={"unit": 32})
 
 
 def test_an_unknown_recipe_lists_the_recipes():
@@ -90,14 +114,14 @@ def test_an_unknown_recipe_lists_the_recipes():
 
 def test_plugin_rejections_still_apply_to_overrides():
     with pytest.raises(ConfigError, match="free_new_units.*gating"):
-        recipes.progressive(gating="mask")
+        recipes.progressive(protection={"gating": "mask"})
 
 
 def test_kwargs_is_a_fresh_copy():
     recipes.kwargs("replay")["subspace_energy"]["head"] = 0.5
-    recipes.kwargs("replay")["project_every"] = 1
+    recipes.kwargs("replay")["protection"]["project_every"] = 1
     assert recipes.kwargs("replay") == {"subspace_energy": {"default": 0.3, "head": 0.0},
-                                        "project_every": 10}
+                                        "protection": {"project_every": 10}}
 
 
 @pytest.mark.parametrize("name", recipes.names())
@@ -114,7 +138,7 @@ def _settings(plugin) -> dict:
 def test_plugins_builds_the_companions_the_recipe_was_measured_with():
     from avalanche.training.plugins import LwFPlugin, ReplayPlugin
 
-    lwf, sparsegrow = recipes.plugins("lwf", units=8)
+    lwf, sparsegrow = recipes.plugins("lwf", growth={"units": 8})
     assert isinstance(lwf, LwFPlugin) and (lwf.lwf.alpha, lwf.lwf.temperature) == (0.5, 2.0)
     assert isinstance(sparsegrow, SparseGrowPlugin) and sparsegrow.growth.units == 8
     replay, _ = recipes.plugins("replay")
@@ -145,33 +169,41 @@ def test_the_number_check_can_fail():
     assert re.search(r"(?<![\d.])85\.11(?![\d.])", cited)
 
 
-# Presets that use SparseGrowPlugin and the recipe each one spells out. Until the presets name
-# their recipe themselves, this test keeps the two lists of keywords from drifting apart.
-PRESET_RECIPES = {
-    "sparsegrow": "default",
-    "sparsegrow_lwf": "lwf",
-    "sparsegrow_strict": "strict",
-    "sparsegrow_progressive": "progressive",
-    "replay_sparsegrow": "replay",
-    "replay_sparsegrow_defaults": "default",   # the defaults next to Replay, as the README says
-}
-
-
 def _presets() -> dict[str, dict]:
-    # the presets are moving into the package; read both places, the package's winning
-    files = [*(REPO / "strategies").glob("*.yaml"),
-             *(REPO / "sparsegrow" / "presets").glob("**/*.yaml")]
-    return {f.stem: yaml.safe_load(f.read_text()) for f in files}
+    return {f.stem: yaml.safe_load(f.read_text())
+            for f in (REPO / "sparsegrow" / "presets").glob("*.yaml")}
 
 
-def test_every_sparsegrow_preset_spells_out_its_recipe():
+def test_every_sparsegrow_preset_names_its_recipe_and_repeats_none_of_its_keywords():
     presets = {name: p for name, p in _presets().items()
                if any(plugin["name"] == "sparsegrow" for plugin in p.get("plugins") or ())}
-    assert set(presets) == set(PRESET_RECIPES)
+    assert {"sparsegrow", "sparsegrow_progressive", "replay_sparsegrow"} <= set(presets)
     for name, preset in presets.items():
-        recipe = recipes.get(PRESET_RECIPES[name])
         sections = {plugin.pop("name"): plugin for plugin in preset["plugins"]}
-        assert sections.pop("sparsegrow") == recipes.kwargs(recipe.name), name
+        section = sections.pop("sparsegrow")
+        assert "recipe" in section, f"{name} names no recipe"
+        recipe = recipes.get(section.pop("recipe"))
+        repeated = set(_flat(section)) & set(_flat(recipe.plugin))
+        assert not repeated, f"{name} repeats {repeated} of recipe {recipe.name}"
         others = {plugin_class(n).__name__: kw for n, kw in sections.items()}
         for cls, keywords in recipe.companions.items():
             assert others.get(cls) == keywords, f"{name}: {cls}"
+
+
+def test_a_preset_naming_a_recipe_builds_the_recipes_plugin(tmp_path):
+    from sparsegrow.config.loading import load_preset
+    from sparsegrow.runner.build import build_plugins
+
+    (tmp_path / "strategies").mkdir()
+    file = tmp_path / "strategies" / "mine.yaml"
+    file.write_text("base: naive\nplugins:\n  - {name: sparsegrow, recipe: progressive,\n"
+                    "     growth: {units: 32}}\n")
+    (plugin,) = build_plugins(load_preset(file), file)
+    assert plugin.growth.units == 32 and plugin.growth.gate is not None   # merged
+    file.write_text("base: naive\nplugins:\n  - {name: replay, recipe: progressive}\n")
+    with pytest.raises(ConfigError, match=r"plugins\[0\]\.recipe: only the sparsegrow plugin "
+                                          r"has recipes, not 'replay'$"):
+        load_preset(file)
+    file.write_text("base: naive\nplugins:\n  - {name: sparsegrow, recipe: progresive}\n")
+    with pytest.raises(ConfigError, match=r"plugins\[0\]\.recipe: unknown recipe 'progresive'"):
+        load_preset(file)

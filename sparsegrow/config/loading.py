@@ -125,12 +125,36 @@ def find_preset(name: str, experiment_path: Path, *, source, key: str) -> Path:
 
 def _compose_preset(file: Path, overrides=(), *, overrides_source: str = "command line"
                     ) -> DictConfig:
-    """The preset in ``file``: the option of the config group that is its folder."""
+    """The preset in ``file``: the option of the config group that is its folder, with its
+    recipes expanded (:func:`_expand_recipes`)."""
     try:
-        return compose(file.parent.parent, {f"{file.parent.name}@_global_": file.stem},
-                       PRESET_SCHEMA, overrides, source=file, overrides_source=overrides_source)
+        preset = compose(file.parent.parent, {f"{file.parent.name}@_global_": file.stem},
+                         PRESET_SCHEMA, overrides, source=file, overrides_source=overrides_source)
     except UnknownConfig:
         raise ConfigError(f"{file}: file not found") from None
+    return _expand_recipes(preset, file)
+
+
+def _expand_recipes(preset: DictConfig, source) -> DictConfig:
+    """``preset`` with each plugin section that names a recipe (``recipe: <name>``, the
+    sparsegrow plugin's) replaced by the recipe's keywords (:func:`sparsegrow.recipes.kwargs`),
+    which the section's other keywords override (a mapping merges into the recipe's). Expanded
+    here, so that a run's recorded config holds the keywords it ran with."""
+    from sparsegrow import recipes
+
+    for i, entry in enumerate(preset.plugins):
+        if "recipe" not in entry:
+            continue
+        name, kwargs = named_section(entry, f"plugins[{i}]", source)
+        recipe = kwargs.pop("recipe")
+        if name != "sparsegrow":
+            raise ConfigError(f"{source}: plugins[{i}].recipe: only the sparsegrow plugin has "
+                              f"recipes, not {name!r}")
+        try:
+            preset.plugins[i] = {"name": name, **recipes.kwargs(recipe, **kwargs)}
+        except ConfigError as err:
+            raise ConfigError(f"{source}: plugins[{i}].recipe: {err}") from None
+    return preset
 
 
 def _check_plugin(cls: type, kwargs: dict, source, key: str, where: str) -> None:
@@ -223,8 +247,10 @@ def _set_plugins(preset: DictConfig, plugins: dict[str, dict], file: Path, sourc
             *parents, _ = path.split(".")
             node = entry
             for part in parents:
-                node = node.get(part)
-                if not isinstance(node, DictConfig):
+                # a keyword the preset leaves at its default is created (growth.units=32 on
+                # a preset without growth options)
+                node = node.get(part, {})
+                if not isinstance(node, (DictConfig, dict)):
                     raise ConfigError(f"{source}: {prefix}.{entry.name}.{path}: {part} of "
                                       f"preset {file.stem} is not a mapping")
             overrides.append(f"++plugins.{i}.{path}={value}")

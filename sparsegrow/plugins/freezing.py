@@ -17,6 +17,7 @@ masks by importance as with ``gating="mask"``, said once in the log; BatchNorms 
 from __future__ import annotations
 
 import logging
+from typing import get_args
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -28,6 +29,8 @@ from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_de
                                        refuse_distributed, settle, timed)
 from sparsegrow.plugins.compat import check_strategy, warn_bypassed
 from sparsegrow.plugins.online import ExperienceSpan
+from sparsegrow.plugins.options import (STREAM_DEFAULTS, BatchNorm, Gating, Head, Importance,
+                                        ProtectionOptions)
 from sparsegrow.plugins.replaced import (ModelWatch, drop_unfollowable_bases,
                                          drop_unfollowable_locks)
 from sparsegrow.protection.batchnorm import BATCHNORM, BatchNormGuard, batchnorm_parameters
@@ -37,13 +40,8 @@ from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.quiet import quiet_offsets
 from sparsegrow.protection.subspace import SubspaceMemory, eval_passes, settled_rows
 
-GATINGS = ("mask", "subspace", "both")
-HEAD_PROTECTION = ("auto", "all", "seen", "none")
-# Subspace defaults per kind of stream, chosen on validation splits (RESULTS.md tables 2b, 3a):
-# a class-incremental stream needs room in the hidden layers for the new classes' features and
-# restores often enough that the free head never trains against drift that a restore undoes.
-STREAM_DEFAULTS = {"domain": {"energy": 0.9, "project_every": 100},
-                   "class": {"energy": 0.3, "project_every": 10}}
+GATINGS = get_args(Gating)
+HEAD_PROTECTION = get_args(Head)
 _log = logging.getLogger(__name__)
 
 
@@ -59,16 +57,23 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
     model's parameters after the local optimizer step, and importance/bases are computed from
     the local process's batches only; under DDP the replicas would drift apart.
 
+    Its keywords mean what the fields of the same names of
+    :class:`~sparsegrow.plugins.options.ProtectionOptions` and
+    :class:`~sparsegrow.plugins.options.GrowthOptions` (``isolate``, ``quiet_margin``,
+    ``free_new_units``) mean, with the same defaults, except that new units get no treatment
+    of their own unless asked (``isolate`` False: alone, this plugin does not know whether
+    growth will happen).
+
     :param importance: score used to pick entries to freeze: ``taylor`` (|θ·∂L/∂θ|), ``fisher``
-        (mean squared gradient) or ``magnitude`` (|θ|).
+        (mean squared gradient; *experimental*) or ``magnitude`` (|θ|; *experimental*).
     :param freeze_ratio: fraction of each tensor's still-free entries frozen at the end of every
         experience (masks only grow).
     :param gate_topk: fraction of free entries with the largest |gradient| that may update at
-        each step (1.0 = all).
+        each step (1.0 = all; *experimental*).
     :param gating: ``mask`` (frozen masks), ``subspace`` (GPM-style protection of the input
         subspaces of earlier experiences, no masks) or ``both``.
-    :param energy: fraction of the input sample's energy a layer's subspace basis keeps; a
-        number for every layer or {layer name: fraction} with an optional ``default``.
+    :param subspace_energy: fraction of the input sample's energy a layer's subspace basis
+        keeps; a number for every layer or {layer name: fraction} with an optional ``default``.
         ``None``: 0.9 on a domain-incremental stream, 0.3 on a class-incremental one
         (:data:`STREAM_DEFAULTS`; the kind of stream is read from Avalanche's record of the
         classes of each experience at the first experience).
@@ -76,13 +81,13 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         optimizer steps (1 = exact projected-gradient training; larger is cheaper and still
         exact at the end of the experience and at growth events). ``None``: 100 on a
         domain-incremental stream, 10 on a class-incremental one.
-    :param importance_batches: number of last training minibatches of an experience used to
+    :param batches: number of last training minibatches of an experience used to
         score importance and to sample the layers' inputs.
-    :param isolate_growth: keep the incoming weights of units added by growth in the
+    :param isolate: keep the incoming weights of units added by growth in the
         complement of the old inputs' subspace during training, in every gating mode (with
         ``mask`` a subspace memory is kept for that alone), so that new units stay silent on
         old inputs and their outgoing weights cannot move old predictions.
-    :param quiet_margin: with ``isolate_growth``, also lower each new unit's threshold by this
+    :param quiet_margin: with ``isolate``, also lower each new unit's threshold by this
         many standard deviations of its response on the current experience's recent inputs
         (after turning it to respond positively on average), so that the part of old inputs
         its isolation does not reach stays below it (:mod:`sparsegrow.protection.quiet`;
@@ -97,11 +102,11 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         were grown in ends (subspace gating): they learn it in every input direction, the
         first layer's included, and are protected like every other unit from then on. Sound
         only where old inputs cannot reach them, i.e. with the growth's birth gate
-        (:class:`SparseGrowPlugin` requires it); excludes ``isolate_growth``.
+        (:class:`SparseGrowPlugin` requires it); excludes ``isolate``.
     :param growable_energy: energy of the layers whose input growth can widen (the consumers
-        of expandable pairs, set by :meth:`set_growable`); ``None``: as ``energy``. Growth gives
-        such a layer input room back, so it can afford stricter protection than the first
-        layer, whose input (the data) never grows.
+        of expandable pairs, set by :meth:`set_growable`); ``None``: as ``subspace_energy``.
+        Growth gives such a layer input room back, so it can afford stricter protection than
+        the first layer, whose input (the data) never grows.
     :param batchnorm: BatchNorm treatment: ``free`` (affine parameters and running statistics
         follow the newest data), ``freeze`` (each channel fixed from the end of the experience
         it was learned in) or ``cumulative`` (running statistics over all experiences).
@@ -109,12 +114,18 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     protects_model = True
 
-    def __init__(self, *, importance: str = "taylor", freeze_ratio: float = 0.3,
-                 gate_topk: float = 1.0, gating: str = "mask", energy: float | dict | None = None,
-                 project_every: int | None = None, importance_batches: int = 4,
-                 isolate_growth: bool = False, quiet_margin: float = 0.0,
-                 free_new_units: bool = False, head: str = "auto",
-                 growable_energy: float | None = None, batchnorm: str = "free"):
+    def __init__(self, *, gating: Gating = ProtectionOptions.gating,
+                 subspace_energy: float | dict | None = None,
+                 importance: Importance = ProtectionOptions.importance,
+                 freeze_ratio: float = ProtectionOptions.freeze_ratio,
+                 gate_topk: float = ProtectionOptions.gate_topk,
+                 project_every: int | None = ProtectionOptions.project_every,
+                 head: Head = ProtectionOptions.head,
+                 growable_energy: float | None = ProtectionOptions.growable_energy,
+                 batchnorm: BatchNorm = ProtectionOptions.batchnorm,
+                 batches: int = ProtectionOptions.batches,
+                 isolate: bool = False, quiet_margin: float = 0.0,
+                 free_new_units: bool = False):
         super().__init__()
         choice("importance", importance, SCORES)
         choice("gating", gating, GATINGS)
@@ -125,8 +136,10 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                                           or project_every < 1):
             raise ConfigError(f"project_every must be a positive integer, got {project_every!r}")
         # None: the stream's default (STREAM_DEFAULTS), resolved at the first experience
-        self._given = {"energy": energy is not None, "project_every": project_every is not None}
-        energy = STREAM_DEFAULTS["domain"]["energy"] if energy is None else energy
+        self._given = {"subspace_energy": subspace_energy is not None,
+                       "project_every": project_every is not None}
+        energy = (STREAM_DEFAULTS["domain"]["subspace_energy"] if subspace_energy is None
+                  else subspace_energy)
         project_every = project_every or STREAM_DEFAULTS["domain"]["project_every"]
         self.importance = importance
         self.freeze_ratio = fraction("freeze_ratio", freeze_ratio)
@@ -138,17 +151,17 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             self.subspace = SubspaceMemory(energy=energy)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        self.isolate_growth = bool(isolate_growth)
+        self.isolate_growth = bool(isolate)
         if not isinstance(quiet_margin, (int, float)) or quiet_margin < 0:
             raise ConfigError(f"quiet_margin must be a number ≥ 0, got {quiet_margin!r}")
         if quiet_margin > 0 and not self.isolate_growth:
             raise ConfigError("quiet_margin lowers the thresholds of isolated new units: it "
-                              "needs isolate_growth: true")
+                              "needs isolate: true")
         self.quiet_margin = float(quiet_margin)
         if free_new_units and self.isolate_growth:
             raise ConfigError("free_new_units leaves new units free in every input direction, "
-                              "isolate_growth keeps them orthogonal to old inputs: set "
-                              "isolate_growth: false with it")
+                              "isolate keeps them orthogonal to old inputs: set "
+                              "isolate: false with it")
         if free_new_units and gating == "mask":
             raise ConfigError("free_new_units exempts new units from subspace protection: it "
                               "needs gating 'subspace' or 'both', not 'mask'")
@@ -165,7 +178,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         self._widths: dict[str, int] = {}       # layer widths right before a growth event
         self._seen: set[int] = set()            # classes of the experiences trained so far
         self._output_layer: str | None = None           # the output layer (found on data)
-        self._batches = RecentBatches(importance_batches)
+        self._batches = RecentBatches(batches)
         self._steps = 0
         self._pending: list = []   # CUDA events of per-step timings, settled once per experience
         self._protected: dict | None | bool = False   # settled _rows(); False: to recompute
@@ -340,7 +353,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
 
     def set_growable(self, layers) -> None:
         """Give ``layers`` (consumers of expandable pairs) the ``growable_energy``; layers that
-        the ``energy`` option names keep their own value."""
+        the ``subspace_energy`` option names keep their own value."""
         if self.growable_energy is None:
             return
         energy = self.subspace.energy
@@ -379,8 +392,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
             self._stream = "class" if is_class_incremental(strategy.experience) else "domain"
             if self._stream == "class":
                 self._class_incremental = True
-                if not self._given["energy"]:
-                    self.subspace.energy = STREAM_DEFAULTS["class"]["energy"]
+                if not self._given["subspace_energy"]:
+                    self.subspace.energy = STREAM_DEFAULTS["class"]["subspace_energy"]
                 if not self._given["project_every"]:
                     self.project_every = STREAM_DEFAULTS["class"]["project_every"]
         classes = getattr(strategy.experience, "classes_in_this_experience", None) or ()

@@ -2,7 +2,7 @@
 
 Growth happens once per experience after the first, at training iteration
 ``round(grow_at · len(dataloader) · train_epochs)`` of that experience (``grow_at=0``: before
-the first step), on the last ``growth_batches`` training minibatches; if the strategy stops
+the first step), on the last ``batches`` training minibatches; if the strategy stops
 earlier (CoPE), at the experience's end. On an online stream the experience is the original one
 and growth happens at the start of the sub-experience ``grow_at`` falls in
 (:mod:`sparsegrow.plugins.online`). The engine keeps the same optimizer object with padded
@@ -22,6 +22,7 @@ units away from old inputs, and follows the grown parameters.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -36,6 +37,7 @@ from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_de
                                        refuse_distributed, timed)
 from sparsegrow.plugins.compat import check_strategy, follow_growth, warn_bypassed
 from sparsegrow.plugins.online import ExperienceSpan
+from sparsegrow.plugins.options import GrowthOptions
 from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.room import units_for_room
@@ -51,6 +53,12 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
 
     ``supports_distributed`` is False: growth replaces parameters of the local model and its
     optimizer; DDP's wrapper and the other replicas would not follow.
+
+    Its keywords mean what the fields of the same names of
+    :class:`~sparsegrow.plugins.options.GrowthOptions` mean, with the same defaults, except
+    ``grow_at`` (0.75: there is no mask gating to move it) and ``init_density`` (1, dense:
+    alone, this plugin keeps the sparse init's zeros by its own pins, without a protection
+    whose projection they would serve).
 
     :param op: ``widen`` (append units to expandable layers), ``deepen`` (insert a hidden layer
         after a layer) or ``branch`` (add a parallel summed branch to a layer).
@@ -81,17 +89,21 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         count, a float a multiple of the model's size at the first experience; ``None``: no
         limit. Each event may add the budget left spread evenly over the experiences left
         (:mod:`sparsegrow.growth.budget`); the units the data asks for are scaled down to fit.
-    :param growth_batches: number of last training minibatches used by data-driven growth.
+    :param batches: number of last training minibatches used by data-driven growth.
     :param seed: seed of the random parts of initialisation (the global RNG is not used).
     """
 
     grows_model = True
 
-    def __init__(self, *, op: str = "widen", init: str = "on_data", grow_at: float = 0.75,
-                 units: int | None = None, energy: float = 0.9, max_ratio: float = 0.25,
-                 min_units: int = 0, conv_multiple: int = 8, init_density: float = 1.0,
-                 layers="auto", min_free: float = 0.0, birth_gate: bool = False,
-                 budget: int | float | None = None, growth_batches: int = 4, seed: int = 0):
+    def __init__(self, *, op: Literal["widen", "deepen", "branch"] = "widen",
+                 init: str = GrowthOptions.init, grow_at: float = 0.75,
+                 units: int | None = GrowthOptions.units, energy: float = GrowthOptions.energy,
+                 max_ratio: float = GrowthOptions.max_ratio,
+                 min_units: int = GrowthOptions.min_units,
+                 conv_multiple: int = GrowthOptions.conv_multiple, init_density: float = 1.0,
+                 layers: str | list[str] = "auto", min_free: float = GrowthOptions.min_free,
+                 birth_gate: bool = GrowthOptions.birth_gate, budget: int | float | None = None,
+                 batches: int = GrowthOptions.batches, seed: int = 0):
         super().__init__()
         choice("op", op, tuple(OPS))
         choice(f"init for op '{op}'", init, OPS[op])
@@ -130,7 +142,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self.protection = None          # set by SparseGrowPlugin, or found in before_training
         self.history: list[dict] = []   # one entry per growth event
         self.timings: dict[str, float] = {"growth": 0.0}
-        self._batches = RecentBatches(growth_batches)
+        self._batches = RecentBatches(batches)
         self._pins = ParamLocks()       # sparse-init zeros when no protection keeps them
         self._listeners: list = []
         self._grower: Grower | None = None

@@ -150,7 +150,8 @@ def test_plugin_errors_name_the_preset_file(write, tmp_path):
     assert message.startswith(f"{p}: plugins[0].lamda: unknown keyword of EWCPlugin")
     message = preset("base: naive\nplugins:\n  - name: ewc\n")
     assert message.startswith(f"{p}: plugins[0].ewc_lambda: required")
-    message = preset("base: naive\nplugins:\n  - name: sparsegrow\n    gating: sometimes\n")
+    message = preset("base: naive\nplugins:\n  - name: sparsegrow\n"
+                     "    protection: {gating: sometimes}\n")
     assert message.startswith(f"{p}: plugins[0] (sparsegrow):") and "gating" in message
     message = preset("base: naive\nplugins:\n  - name: ewk\n")
     assert message.startswith(f"{p}: plugins[0].name: unknown plugin 'ewk'")
@@ -172,8 +173,10 @@ def test_plugin_hyperparameter_override_renames_the_strategy(write):
     label = "replay_sparsegrow,replay.mem_size=20,sparsegrow.subspace_energy=0.95"
     assert list(plan.presets) == ["naive", label]
     plugins = [dict(e) for e in plan.presets[label].plugins]
+    # the preset's recipe (replay) expanded, the override on top
     assert plugins == [{"name": "replay", "mem_size": 20},
-                       {"name": "sparsegrow", "subspace_energy": 0.95, "project_every": 10}]
+                       {"name": "sparsegrow", "subspace_energy": 0.95,
+                        "protection": {"project_every": 10}}]
     assert plan.training(label).lr == 0.01
     # one key of a mapping value; the shipped preset itself is unchanged
     plan = load_experiment(write(strategies=["replay_sparsegrow"]),
@@ -186,19 +189,34 @@ def test_plugin_hyperparameter_override_renames_the_strategy(write):
     (preset,) = load_experiment(write(strategies=["replay_sparsegrow"]), [
         "strategy.plugins.sparsegrow.subspace_energy={default: 0.5}"]).presets.values()
     assert dict(preset.plugins[1].subspace_energy) == {"default": 0.5, "head": 0.0}
+    assert _error(write(strategies=["replay_sparsegrow"]),
+                  ["strategy.plugins.replay.mem_size.head=0.5"]) == (
+        "command line: strategy.plugins.replay.mem_size.head: mem_size of preset "
+        "replay_sparsegrow is not a mapping")
+
+
+def test_an_option_of_a_group_is_overridden_alone(write):
+    # a preset that sets no growth options gets the one given; a recipe's keep the others
+    plan = load_experiment(write(strategies=["sparsegrow", "sparsegrow_progressive"]),
+                           ["strategy.plugins.sparsegrow.growth.units=32"])
+    default, progressive = (plan.presets[f"{p},sparsegrow.growth.units=32"].plugins[0]
+                            for p in ("sparsegrow", "sparsegrow_progressive"))
+    assert dict(default.growth) == {"units": 32}
+    assert dict(progressive.growth) == {"birth_gate": True, "free_new_units": True,
+                                        "grow_at": 0.0, "units": 32}
     assert _error(write(strategies=["sparsegrow"]),
-                  ["strategy.plugins.sparsegrow.subspace_energy.head=0.5"]) == (
-        "command line: strategy.plugins.sparsegrow.subspace_energy.head: subspace_energy of "
-        "preset sparsegrow is not a mapping")
+                  ["strategy.plugins.sparsegrow.growth.unit=32"]).startswith(
+        "command line: strategy.plugins.sparsegrow: growth: unknown option 'unit' (accepted: "
+        "grow_at, units,")
 
 
 @pytest.mark.parametrize("override, message", [
     ("strategy.plugins.sparsegrow.subspace_enrgy=0.9",
      "command line: strategy.plugins.sparsegrow.subspace_enrgy: unknown keyword of "
-     "SparseGrowPlugin (accepted: grow_at,"),
+     "SparseGrowPlugin (accepted: layers, subspace_energy, budget, growth, protection, seed)"),
     ("strategy.plugins.sparsegrow.subspace_energy=1.5",
      "command line: strategy.plugins.sparsegrow: subspace energy must be a fraction in [0, 1]"),
-    ("strategy.plugins.sparsegrow.gating=sometimes",
+    ("strategy.plugins.sparsegrow.protection.gating=sometimes",
      "command line: strategy.plugins.sparsegrow: gating must be one of mask, subspace, both"),
     ("strategy.plugins.ewc.ewc_lambda=3",
      "command line: strategy.plugins.ewc: no strategy of this run uses plugin 'ewc' "
@@ -254,7 +272,8 @@ def test_named_variants_of_a_preset_in_the_experiment_file(write):
     ({"name": "v", "preset": "ewk"}, "strategies[0].preset: unknown preset 'ewk'"),
     ({"name": "v", "preset": "ewc", "plugins": {"ewc": {"lamda": 1}}},
      "strategies[0].plugins.ewc.lamda: unknown keyword of EWCPlugin (accepted: ewc_lambda,"),
-    ({"name": "v", "preset": "sparsegrow", "plugins": {"sparsegrow": {"gating": "sometimes"}}},
+    ({"name": "v", "preset": "sparsegrow",
+      "plugins": {"sparsegrow": {"protection": {"gating": "sometimes"}}}},
      "strategies[0].plugins.sparsegrow: gating must be one of mask, subspace, both"),
     ({"name": "v", "preset": "ewc", "plugins": {"si": {"si_lambda": 1}}},
      "strategies[0].plugins.si: preset ewc has no plugin 'si'"),

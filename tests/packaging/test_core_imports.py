@@ -34,7 +34,8 @@ SCRIPT = textwrap.dedent("""
     model = build_model("mlp", input_shape=bench.input_shape, n_classes=bench.n_classes,
                         hidden=[8])
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                     train_mb_size=16, train_epochs=1, plugins=[SparseGrowPlugin(grow_at=0.5)],
+                     train_mb_size=16, train_epochs=1,
+                     plugins=[SparseGrowPlugin(growth={"grow_at": 0.5})],
                      evaluator=None, device="cpu")
     for experience in bench.train_stream:
         strategy.train(experience)

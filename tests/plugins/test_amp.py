@@ -57,7 +57,7 @@ def _train(strategy_class, stream):
     torch.manual_seed(0)
     model = mlp(hidden=32)
     widths = {n: m.weight.shape[0] for n, m in model.named_modules() if hasattr(m, "weight")}
-    sg = SparseGrowPlugin(project_every=2)
+    sg = SparseGrowPlugin(protection={"project_every": 2})
     probe = ProjectionResidual(sg, widths)
     strategy = strategy_class(model=model, optimizer=torch.optim.SGD(model.parameters(),
                                                                      lr=0.05, momentum=0.9),

@@ -40,7 +40,7 @@ def _bn_state(model):
 def test_freeze_keeps_every_batchnorm_channel_bit_identical_after_its_first_experience(mode):
     model = _cnn()
     states = []
-    sg = SparseGrowPlugin(min_units=2, batchnorm=mode)
+    sg = SparseGrowPlugin(growth={"min_units": 2}, protection={"batchnorm": mode})
     _train(model, [sg], after_each=lambda m: states.append(_bn_state(m)))
     first, last = states[0], states[-1]
     assert sg.growth.history   # channels were added: old ones are the leading slices
@@ -94,4 +94,4 @@ def test_parameters_no_subspace_covers_get_masks_said_once(caplog):
 def test_bad_batchnorm_option_fails_at_construction():
     with pytest.raises(ConfigError, match="batchnorm must be one of free, freeze, cumulative, "
                                           "got 'thaw'"):
-        SparseGrowPlugin(batchnorm="thaw")
+        SparseGrowPlugin(protection={"batchnorm": "thaw"})

@@ -36,8 +36,8 @@ def plugin_tensors(state):
 def _plugin(**kwargs):
     # every kind of state: masks and pinned zeros, bases and anchors, BatchNorm-free mlp,
     # birth-gate prototypes
-    return SparseGrowPlugin(min_units=2, gating="both", init_density=0.5, birth_gate=True,
-                            **kwargs)
+    return SparseGrowPlugin(growth={"min_units": 2, "init_density": 0.5, "birth_gate": True},
+                            protection={"gating": "both"}, **kwargs)
 
 
 def _train(model, sg, experiences, device="cpu"):

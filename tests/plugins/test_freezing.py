@@ -39,7 +39,7 @@ def test_masks_frozen_bit_identical_sgd_momentum_wd_adam_and_adamw():
     for make in (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
                  lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=1e-3),
                  lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)):
-        model, plugin = _run(make, FreezingPlugin(freeze_ratio=0.3))
+        model, plugin = _run(make, FreezingPlugin(gating="mask", freeze_ratio=0.3))
         # masks grow by exactly 30% of the free entries per experience: 1 - 0.7^5 after 5
         frac = plugin.frozen_fraction()
         assert set(frac) == {n for n, _ in model.named_parameters()}
@@ -75,9 +75,9 @@ def _drift(plugin):
 
 
 def test_subspace_gating_protects_old_outputs_without_masks():
-    plugin = FreezingPlugin(gating="subspace", energy=0.999)
+    plugin = FreezingPlugin(gating="subspace", subspace_energy=0.999)
     protected = _drift(plugin)
-    unprotected = _drift(FreezingPlugin(freeze_ratio=0.0))
+    unprotected = _drift(FreezingPlugin(gating="mask", freeze_ratio=0.0))
     assert not plugin.locks.frozen   # no masks with gating="subspace"
     assert protected < 0.2 * unprotected
     assert plugin.timings["importance"] > 0 and plugin.timings["gating"] > 0
@@ -86,7 +86,7 @@ def test_subspace_gating_protects_old_outputs_without_masks():
 def test_gate_topk_limits_updates_per_step():
     torch.manual_seed(0)
     model = mlp()
-    plugin = FreezingPlugin(gate_topk=0.1, freeze_ratio=0.0)
+    plugin = FreezingPlugin(gating="mask", gate_topk=0.1, freeze_ratio=0.0)
     stream = synthetic_stream(n_experiences=1)
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                      train_mb_size=128, train_epochs=1, plugins=[plugin],

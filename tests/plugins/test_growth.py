@@ -112,7 +112,7 @@ def test_incompatible_plugins_fail_at_start(other, name):
 
 
 def test_standalone_growth_and_freezing_plugins_cooperate():
-    freezing = FreezingPlugin(freeze_ratio=0.3)
+    freezing = FreezingPlugin(gating="mask", freeze_ratio=0.3)
     growth = GrowthPlugin(units=2, init_density=0.5)
     _, model, gift = _run([growth, freezing], n_experiences=3)
     assert growth.protection is freezing

@@ -19,7 +19,7 @@ def test_a_grown_mlp_never_exceeds_its_budget_and_spends_it_over_the_stream():
     model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 16),
                           nn.ReLU(), nn.Linear(16, 4))
     initial = count_parameters(model)
-    sg = SparseGrowPlugin(units=40, grow_at=0.0, budget=3.0)
+    sg = SparseGrowPlugin(budget=3.0, growth={"units": 40, "grow_at": 0.0})
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
                      train_mb_size=32, train_epochs=1, plugins=[sg],
                      evaluator=quiet_evaluator())

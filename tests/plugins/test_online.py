@@ -13,7 +13,7 @@ from sparsegrow.plugins import SparseGrowPlugin
 def _run(experiences, **options):
     torch.manual_seed(0)
     model = mlp()
-    plugin = SparseGrowPlugin(**(options or {"birth_gate": True}))
+    plugin = SparseGrowPlugin(**(options or {"growth": {"birth_gate": True}}))
     updates = []
     update = plugin.freezing.subspace.update
     plugin.freezing.subspace.update = lambda *a, **k: (updates.append(1), update(*a, **k))
@@ -41,7 +41,7 @@ def test_growth_and_protection_once_per_original_experience():
 
 def test_the_budget_is_spread_over_the_real_experiences_left():
     stream = synthetic_stream(n_experiences=3, n_train=64)
-    options = {"units": 40, "grow_at": 0.0, "budget": 2.0}
+    options = {"growth": {"units": 40, "grow_at": 0.0}, "budget": 2.0}
     online = split_online_stream(stream.train_stream, experience_size=16)
     _, model, _ = _run(online, **options)
     _, offline_model, _ = _run(stream.train_stream, **options)

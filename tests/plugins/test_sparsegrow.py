@@ -41,7 +41,7 @@ def test_composes_with_replay_ewc_lwf(gating):
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=4)
     model = mlp()
-    sg = SparseGrowPlugin(min_units=2, gating=gating)
+    sg = SparseGrowPlugin(growth={"min_units": 2}, protection={"gating": gating})
     gift = GIFtMetric(stream=stream.test_stream)
     strategy = _strategy(model, [ReplayPlugin(mem_size=40), EWCPlugin(ewc_lambda=1.0),
                                  LwFPlugin(alpha=0.5), sg], [gift])
@@ -59,7 +59,7 @@ def test_class_incremental_with_incremental_classifier():
     stream = synthetic_stream(scenario="class", n_experiences=3)
     body = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU())
     model = nn.Sequential(body, IncrementalClassifier(16, initial_out_features=2))
-    sg = SparseGrowPlugin(min_units=2, gating="both")
+    sg = SparseGrowPlugin(growth={"min_units": 2}, protection={"gating": "both"})
     strategy = _strategy(model, [sg])
     snapshots = []
     for exp in stream.train_stream:
@@ -76,24 +76,24 @@ def test_switches_and_bad_values():
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=3)
     model = mlp()
-    off = SparseGrowPlugin(growth=False, gating="mask")
+    off = SparseGrowPlugin(growth=False, protection={"gating": "mask"})
     strategy = _strategy(model, [off])
     for exp in stream.train_stream:
         strategy.train(exp)
     assert off.growth is None and count_parameters(model) == count_parameters(mlp())
     assert off.freezing.frozen_fraction()["1.weight"] > 0.5
     model = mlp()
-    grow_only = SparseGrowPlugin(freezing=False, min_units=1)
+    grow_only = SparseGrowPlugin(protection=False, growth={"min_units": 1})
     strategy = _strategy(model, [grow_only])
     for exp in stream.train_stream:
         strategy.train(exp)
     assert grow_only.freezing is None and len(grow_only.growth.history) == 2
-    with pytest.raises(ConfigError, match="growth: false and freezing: false"):
-        SparseGrowPlugin(growth=False, freezing=False)
+    with pytest.raises(ConfigError, match="growth: false and protection: false"):
+        SparseGrowPlugin(growth=False, protection=False)
     with pytest.raises(ConfigError, match="gating must be one of mask, subspace, both"):
-        SparseGrowPlugin(gating="orthogonal")
+        SparseGrowPlugin(protection={"gating": "orthogonal"})
     with pytest.raises(ConfigError, match="freeze_ratio must be in"):
-        SparseGrowPlugin(freeze_ratio=1.5)
+        SparseGrowPlugin(protection={"freeze_ratio": 1.5})
 
 
 def _train(n_exp, *, resume_from=None, with_gift=True, gating="both", stop_after=None):
@@ -102,12 +102,14 @@ def _train(n_exp, *, resume_from=None, with_gift=True, gating="both", stop_after
     if resume_from is None:
         torch.manual_seed(0)
         model = mlp()
-        sg = SparseGrowPlugin(min_units=1, gating=gating, init_density=0.5, project_every=3)
+        sg = SparseGrowPlugin(growth={"min_units": 1, "init_density": 0.5},
+                              protection={"gating": gating, "project_every": 3})
         start = 0
     else:
         ckpt = torch.load(io.BytesIO(resume_from), weights_only=False)
         model = ckpt["model"]
-        sg = SparseGrowPlugin(min_units=1, gating=gating, init_density=0.5, project_every=3)
+        sg = SparseGrowPlugin(growth={"min_units": 1, "init_density": 0.5},
+                              protection={"gating": gating, "project_every": 3})
         sg.load_state_dict(ckpt["plugin"])
         start = ckpt["next"]
     metrics = [GIFtMetric(stream=stream.test_stream)] if with_gift else []
@@ -154,7 +156,7 @@ def test_gift_metric_values_reach_the_evaluator():
     from avalanche.training.plugins import EvaluationPlugin
     gift = GIFtMetric(stream=stream.test_stream, max_samples=50)
     evaluator = EvaluationPlugin(gift, loggers=[], collect_all=True)
-    sg = SparseGrowPlugin(min_units=1, gating="subspace")
+    sg = SparseGrowPlugin(growth={"min_units": 1}, protection={"gating": "subspace"})
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
                      train_mb_size=16, train_epochs=1, plugins=[sg], evaluator=evaluator)
     for exp in stream.train_stream:
@@ -176,14 +178,17 @@ def test_net2wider_combinations_that_cannot_work_fail_at_construction():
     from sparsegrow.plugins import SparseGrowPlugin
 
     with pytest.raises(ConfigError, match="init_density must be 1"):
-        SparseGrowPlugin(init="net2wider", units=4, gating="mask", init_density=0.5)
-    with pytest.raises(ConfigError, match="use gating 'mask'"):
-        SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="subspace")
-    with pytest.raises(ConfigError, match="set isolate_growth: false"):
-        SparseGrowPlugin(init="net2wider", units=4, init_density=1.0, gating="mask",
-                         isolate_growth=True)
+        SparseGrowPlugin(growth={"init": "net2wider", "units": 4, "init_density": 0.5},
+                         protection={"gating": "mask"})
+    with pytest.raises(ConfigError, match="use protection.gating 'mask'"):
+        SparseGrowPlugin(growth={"init": "net2wider", "units": 4, "init_density": 1.0},
+                         protection={"gating": "subspace"})
+    with pytest.raises(ConfigError, match="set growth.isolate: false"):
+        SparseGrowPlugin(growth={"init": "net2wider", "units": 4, "init_density": 1.0,
+                                 "isolate": True},
+                         protection={"gating": "mask"})
     # by default copies are simply not isolated, and masks' default growth is dense
-    sg = SparseGrowPlugin(init="net2wider", units=4, gating="mask")
+    sg = SparseGrowPlugin(growth={"init": "net2wider", "units": 4}, protection={"gating": "mask"})
     assert not sg.freezing.isolate_growth and sg.growth.init_density == 1.0
 
 
@@ -203,7 +208,7 @@ def test_new_parameters_state_and_masks_follow_the_models_device_and_dtype(devic
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=3)
     model = nn.Sequential(_ToFloat64(), mlp()).double().to(device)
-    sg = SparseGrowPlugin(min_units=2, gating=gating)
+    sg = SparseGrowPlugin(growth={"min_units": 2}, protection={"gating": gating})
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     strategy = Naive(model=model, optimizer=optimizer, train_mb_size=16, train_epochs=1,
                      plugins=[sg], evaluator=quiet_evaluator(), device=device)
@@ -233,7 +238,8 @@ def _sgd_strategy(plugin, stream, model, *, lr=0.1):
 def test_isolated_new_units_stay_orthogonal_to_old_inputs_under_masks():
     stream = synthetic_stream(n_experiences=3)
     model = mlp()
-    sg = SparseGrowPlugin(gating="mask", min_units=3, init_density=1.0)   # dense: exact
+    sg = SparseGrowPlugin(growth={"min_units": 3, "init_density": 1.0},
+                          protection={"gating": "mask"})   # dense: exact
     strategy = _sgd_strategy(sg, stream, model)
     strategy.train(stream.train_stream[0])
     old = sg.freezing.subspace.bases["1"].shape[1]        # exp 1's input directions of fc1
@@ -248,7 +254,7 @@ def test_isolated_new_units_stay_orthogonal_to_old_inputs_under_masks():
 
 def test_min_free_grows_until_the_consumer_has_that_much_free_input():
     stream = synthetic_stream(n_experiences=3)
-    sg = SparseGrowPlugin(subspace_energy=0.999, min_free=0.5, max_ratio=0.0)
+    sg = SparseGrowPlugin(subspace_energy=0.999, growth={"min_free": 0.5, "max_ratio": 0.0})
     strategy = _sgd_strategy(sg, stream, mlp())
     for exp in stream.train_stream:
         strategy.train(exp)
@@ -268,7 +274,7 @@ def _head_response_moves(head_policy, stream):
     """How far each output row's response on the first experience's inputs moves while the
     second experience trains (max over the head's old-input basis)."""
     model = mlp(n_out=6)
-    sg = SparseGrowPlugin(growth=False, head=head_policy)
+    sg = SparseGrowPlugin(growth=False, protection={"head": head_policy})
     strategy = _sgd_strategy(sg, stream, model)
     strategy.train(stream.train_stream[0])
     basis = sg.freezing.subspace.bases["5"]
@@ -313,7 +319,7 @@ def test_stream_kind_sets_the_subspace_defaults_and_explicit_values_win():
         _sgd_strategy(sg, stream, mlp()).train(stream.train_stream[0])
         assert (sg.freezing.subspace.energy, sg.freezing.project_every) == (energy, every)
     stream = synthetic_stream(scenario="class", n_experiences=2)
-    sg = SparseGrowPlugin(growth=False, subspace_energy=0.8, project_every=7)
+    sg = SparseGrowPlugin(growth=False, subspace_energy=0.8, protection={"project_every": 7})
     _sgd_strategy(sg, stream, mlp()).train(stream.train_stream[0])
     assert (sg.freezing.subspace.energy, sg.freezing.project_every) == (0.8, 7)
 
@@ -323,17 +329,18 @@ def test_gating_sets_when_and_how_densely_growth_starts_and_explicit_values_win(
     # and sparse
     for gating, grow_at, density in (("mask", 0.0, 1.0), ("subspace", 0.75, 0.5),
                                      ("both", 0.75, 0.5)):
-        growth = SparseGrowPlugin(gating=gating).growth
+        growth = SparseGrowPlugin(protection={"gating": gating}).growth
         assert (growth.grow_at, growth.init_density) == (grow_at, density), gating
-    growth = SparseGrowPlugin(gating="mask", grow_at=0.5, init_density=0.25).growth
+    growth = SparseGrowPlugin(growth={"grow_at": 0.5, "init_density": 0.25},
+                              protection={"gating": "mask"}).growth
     assert (growth.grow_at, growth.init_density) == (0.5, 0.25)
 
 
 @pytest.mark.parametrize("growth", [True, False])
 def test_growable_energy_applies_to_the_layers_growth_can_widen(growth):
     stream = synthetic_stream(n_experiences=2)
-    sg = SparseGrowPlugin(subspace_energy={"default": 0.8, "5": 0.7}, growable_energy=0.99,
-                          growth=growth)
+    sg = SparseGrowPlugin(subspace_energy={"default": 0.8, "5": 0.7}, growth=growth,
+                          protection={"growable_energy": 0.99})
     _sgd_strategy(sg, stream, mlp()).train(stream.train_stream[0])
     memory = sg.freezing.subspace
     # '1' reads the data (no producer can widen its input); '3' and the head '5' are consumers
@@ -347,8 +354,8 @@ def _first_growth(quiet_margin):
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=2)
     model = mlp()
-    sg = SparseGrowPlugin(min_units=3, max_ratio=0.0, init_density=1.0,
-                          quiet_margin=quiet_margin)
+    sg = SparseGrowPlugin(growth={"min_units": 3, "max_ratio": 0.0, "init_density": 1.0,
+                                  "quiet_margin": quiet_margin})
     strategy = _sgd_strategy(sg, stream, model)
     x = torch.randn(8, *stream.train_stream[0].dataset[0][0].shape,
                     generator=torch.Generator().manual_seed(5))
@@ -399,16 +406,17 @@ def test_quiet_new_units_are_turned_and_lowered_without_changing_the_function():
 
 
 def test_quiet_margin_needs_isolated_new_units():
-    with pytest.raises(ConfigError, match="needs isolate_growth: true"):
-        SparseGrowPlugin(quiet_margin=1.0, isolate_growth=False)
+    with pytest.raises(ConfigError, match="needs isolate: true"):
+        SparseGrowPlugin(growth={"quiet_margin": 1.0, "isolate": False})
     with pytest.raises(ConfigError, match="quiet_margin must be a number ≥ 0"):
-        SparseGrowPlugin(quiet_margin=-1.0)
+        SparseGrowPlugin(growth={"quiet_margin": -1.0})
 
 
 def _gated_run(birth_gate, stream):
     torch.manual_seed(0)
     model = mlp()
-    sg = SparseGrowPlugin(min_units=2, birth_gate=birth_gate, project_every=3)
+    sg = SparseGrowPlugin(growth={"min_units": 2, "birth_gate": birth_gate},
+                          protection={"project_every": 3})
     strategy = _strategy(model, [sg])
     for experience in stream.train_stream:
         strategy.train(experience)
@@ -470,7 +478,8 @@ def test_birth_gate_is_armed_only_for_the_strategys_evaluation():
     between evaluations see every unit; the strategy's own evaluation sees the gate."""
     stream = synthetic_stream(n_experiences=2)
     torch.manual_seed(0)
-    sg = SparseGrowPlugin(min_units=2, birth_gate=True, project_every=3)
+    sg = SparseGrowPlugin(growth={"min_units": 2, "birth_gate": True},
+                          protection={"project_every": 3})
     probe = _GateProbe(sg.growth.gate)
     strategy = _strategy(mlp(), [sg, probe])
     for experience in stream.train_stream:
@@ -483,12 +492,14 @@ def test_birth_gate_is_armed_only_for_the_strategys_evaluation():
 def test_free_new_units_excludes_isolation_and_masks():
     # without the gate old inputs reach the free units: allowed, so the gate's share can be
     # measured (issue 22)
-    assert not SparseGrowPlugin(free_new_units=True).freezing.isolate_growth
-    with pytest.raises(ConfigError, match="set isolate_growth: false with it"):
-        SparseGrowPlugin(free_new_units=True, birth_gate=True, isolate_growth=True)
+    assert not SparseGrowPlugin(growth={"free_new_units": True}).freezing.isolate_growth
+    with pytest.raises(ConfigError, match="set isolate: false with it"):
+        SparseGrowPlugin(growth={"free_new_units": True, "birth_gate": True, "isolate": True})
     with pytest.raises(ConfigError, match="not 'mask'"):
-        SparseGrowPlugin(free_new_units=True, birth_gate=True, gating="mask")
-    assert not SparseGrowPlugin(free_new_units=True, birth_gate=True).freezing.isolate_growth
+        SparseGrowPlugin(growth={"free_new_units": True, "birth_gate": True},
+                         protection={"gating": "mask"})
+    free = SparseGrowPlugin(growth={"free_new_units": True, "birth_gate": True})
+    assert not free.freezing.isolate_growth
 
 
 def _old_response(model, basis, rows):
@@ -501,8 +512,9 @@ def test_free_new_units_learn_in_old_directions_during_their_experience_only():
     stream = synthetic_stream(n_experiences=3)
     torch.manual_seed(0)
     model = mlp()
-    sg = SparseGrowPlugin(min_units=2, birth_gate=True, free_new_units=True, project_every=1,
-                          grow_at=0.0)
+    sg = SparseGrowPlugin(growth={"min_units": 2, "birth_gate": True, "free_new_units": True,
+                                  "grow_at": 0.0},
+                          protection={"project_every": 1})
     strategy = _sgd_strategy(sg, stream, model)
     strategy.train(stream.train_stream[0])
     basis = sg.freezing.subspace.bases["1"].clone()

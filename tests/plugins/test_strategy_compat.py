@@ -198,7 +198,7 @@ def test_checkpoint_without_the_optimizer_does_not_pickle_it_through_the_plugin(
 
 def test_periodic_evaluation_during_training():
     stream = _stream("class")
-    strategy = build("Naive", [SparseGrowPlugin(birth_gate=True)])
+    strategy = build("Naive", [SparseGrowPlugin(growth={"birth_gate": True})])
     strategy.eval_every = 1
     for exp in stream.train_stream:
         strategy.train(exp, eval_streams=[stream.test_stream])   # AssertionError in mb_x before

@@ -94,9 +94,11 @@ def _census(monkeypatch, plugin):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: SparseGrowPlugin(min_units=2, project_every=2),
-    lambda: SparseGrowPlugin(min_units=2, gating="mask", gate_topk=0.5, init_density=0.5),
-    lambda: SparseGrowPlugin(min_units=2, gating="both", gate_topk=0.5, project_every=1),
+    lambda: SparseGrowPlugin(growth={"min_units": 2}, protection={"project_every": 2}),
+    lambda: SparseGrowPlugin(growth={"min_units": 2, "init_density": 0.5},
+                             protection={"gating": "mask", "gate_topk": 0.5}),
+    lambda: SparseGrowPlugin(growth={"min_units": 2},
+                             protection={"gating": "both", "gate_topk": 0.5, "project_every": 1}),
     lambda: GrowthPlugin(units=2, init_density=0.5),   # its own pinned zeros, no protection
 ], ids=["subspace", "mask-topk", "both-topk", "growth-alone"])
 def test_no_host_reads_in_the_per_iteration_callbacks(monkeypatch, make):

@@ -1,0 +1,247 @@
+"""The expert options of :class:`~sparsegrow.plugins.sparsegrow.SparseGrowPlugin`, in two groups.
+
+Every default of the plugin lives here: the field defaults of :class:`GrowthOptions` and
+:class:`ProtectionOptions`, the rules of :func:`resolve` for the fields whose default depends on
+another option (``None`` = automatic), and :data:`STREAM_DEFAULTS` for the protection settings
+that follow the kind of stream, which is known only at the first experience.
+
+A group is given as an instance, as a plain mapping of its fields (what a YAML file holds,
+``growth: {units: 20, free_new_units: true}``), as ``True`` (its defaults) or ``False`` (that
+part of the plugin off). What each option does and when to turn it is said on the field.
+Options marked *experimental* were never varied by a committed run (``experiments/``): their
+effect is unmeasured.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import MISSING, asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+from sparsegrow.errors import ConfigError
+
+Init = Literal["on_data", "zero_out", "random", "net2wider"]
+Gating = Literal["mask", "subspace", "both"]
+Importance = Literal["taylor", "fisher", "magnitude"]
+Head = Literal["auto", "all", "seen", "none"]
+BatchNorm = Literal["free", "freeze", "cumulative"]
+
+# Subspace defaults per kind of stream, chosen on validation splits (RESULTS.md tables 2b, 3a):
+# a class-incremental stream needs room in the hidden layers for the new classes' features and
+# restores often enough that the free head never trains against drift that a restore undoes.
+STREAM_DEFAULTS = {"domain": {"subspace_energy": 0.9, "project_every": 100},
+                   "class": {"subspace_energy": 0.3, "project_every": 10}}
+
+
+class IgnoredOptionWarning(UserWarning):
+    """An option was given that the rest of the configuration makes do nothing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrowthOptions:
+    """How and when the network grows, and how its new units are treated.
+
+    :param grow_at: fraction of each experience's training iterations after which to grow
+        (0: at its start). ``None``: 0.75 (late), or 0 with ``gating="mask"``.
+    :param units: new units per layer and growth event; ``None``: data-driven, from ``energy``,
+        ``max_ratio`` and ``min_units`` (which a fixed count ignores). Set it when the parameter
+        count must grow at a known rate (the ``progressive`` recipe).
+    :param energy: data-driven size: the number of singular values of the cross-covariance M
+        that reach this fraction of its spectrum's energy. Higher grows more.
+    :param max_ratio: data-driven size at most this fraction of the layer's width per event.
+    :param min_units: data-driven size at least this many units per layer and event.
+    :param conv_multiple: data-driven growth keeps Conv2d widths multiples of this many
+        channels where a block fits in one event (1: exact sizes); see
+        :class:`~sparsegrow.plugins.growth.GrowthPlugin`.
+    :param init: initialiser of new units: ``on_data`` (from the data, in the complement of old
+        inputs under subspace gating), ``zero_out``, ``random`` or ``net2wider`` (copies of
+        existing units; needs ``units``, ``gating="mask"`` and ``isolate=False``).
+    :param init_density: fraction of each new unit's incoming weights kept (the others stay
+        zero). ``None``: 0.5, or 1 (dense) with ``gating="mask"`` or ``free_new_units``.
+    :param min_free: also grow each producer so that its consumer keeps at least this fraction
+        of its input dimensions outside the protected subspace (0: off; subspace gating).
+    :param birth_gate: at evaluation, silence for each input the units grown after the
+        experience whose mean input is nearest to it (no task label is used). Use it with
+        ``free_new_units``, for streams whose experiences differ in their mean input.
+    :param free_new_units: leave new units unprotected until the experience they were grown in
+        ends, so that they learn it in every input direction (needs subspace gating; old
+        inputs reach them unless ``birth_gate`` keeps them away).
+    :param isolate: keep new units' incoming weights orthogonal to the old inputs during
+        training, in every gating mode. ``None``: on, except with ``init="net2wider"`` or
+        ``free_new_units``, which it contradicts.
+    :param quiet_margin: lower new units' thresholds by this many standard deviations of their
+        response on the current data, so they stay quiet on old inputs (needs ``isolate``;
+        0: off; see :mod:`sparsegrow.protection.quiet`).
+    :param batches: number of last training minibatches the growth measures on.
+    """
+
+    grow_at: float | None = None
+    units: int | None = None
+    energy: float = 0.9
+    max_ratio: float = 0.25
+    min_units: int = 0
+    conv_multiple: int = 8
+    init: Init = "on_data"
+    init_density: float | None = None
+    min_free: float = 0.0
+    birth_gate: bool = False
+    free_new_units: bool = False
+    isolate: bool | None = None
+    quiet_margin: float = 0.0
+    batches: int = 4
+
+
+# GrowthOptions that the protection part applies (to the units growth added)
+NEW_UNIT_PROTECTION = ("free_new_units", "isolate", "quiet_margin")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtectionOptions:
+    """How what earlier experiences learned is protected (the top-level ``subspace_energy``
+    says how strongly).
+
+    :param gating: ``subspace`` (GPM-style protection of the old inputs' subspaces of every
+        layer), ``mask`` (frozen masks of the most important weights) or ``both``.
+    :param importance: score that picks the weights masks freeze: ``taylor`` (|θ·∂L/∂θ|),
+        ``fisher`` (mean squared gradient; *experimental*) or ``magnitude`` (|θ|;
+        *experimental*). Mask gating only.
+    :param freeze_ratio: fraction of each tensor's still-free weights frozen at the end of every
+        experience (mask gating).
+    :param gate_topk: fraction of free weights with the largest |gradient| updated per step
+        (1: all; *experimental*; mask gating).
+    :param project_every: optimizer steps between subspace restores (1: exact projected-gradient
+        training; larger is cheaper and still exact at each experience's end and at growth).
+        ``None``: by the kind of stream (:data:`STREAM_DEFAULTS`). Subspace gating.
+    :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
+        ``none`` (see :class:`~sparsegrow.plugins.freezing.FreezingPlugin`). Subspace gating.
+    :param growable_energy: subspace energy of the layers growth can give input room back to
+        (consumers of expandable pairs); ``None``: as ``subspace_energy``. 0.99 protects them
+        strictly (the ``strict`` and ``progressive`` recipes). Subspace gating.
+    :param batchnorm: BatchNorm treatment: ``free``, ``freeze`` or ``cumulative`` (see
+        :mod:`sparsegrow.protection.batchnorm`).
+    :param batches: number of last training minibatches importance and bases are measured on.
+    """
+
+    gating: Gating = "subspace"
+    importance: Importance = "taylor"
+    freeze_ratio: float = 0.3
+    gate_topk: float = 1.0
+    project_every: int | None = None
+    head: Head = "auto"
+    growable_energy: float | None = None
+    batchnorm: BatchNorm = "free"
+    batches: int = 4
+
+
+def options(group: str, cls: type, value: Any):
+    """``value`` of option group ``group`` as an instance of ``cls``, or None when the group is
+    switched off (``False``).
+
+    :raises ConfigError: a mapping with a key that is not a field of ``cls``, or a value that is
+        neither a bool, a mapping nor a ``cls``.
+    """
+    if value is True:
+        return cls()
+    if value is False or value is None:
+        return None
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{group} must be true, false, a {cls.__name__} or a mapping of its "
+                          f"options, got {value!r}")
+    accepted = [f.name for f in fields(cls)]
+    for key in value:
+        if key not in accepted:
+            raise ConfigError(f"{group}: unknown option {key!r} (accepted: "
+                              f"{', '.join(accepted)})")
+    return cls(**value)
+
+
+def _given(opts, names) -> list[str]:
+    """The ``names`` of ``opts`` set to something other than their default."""
+    defaults = {f.name: f.default for f in fields(opts) if f.default is not MISSING}
+    return [n for n in names if getattr(opts, n) != defaults[n]]
+
+
+def _warn(message: str) -> None:
+    # stacklevel: the user's SparseGrowPlugin(...) call, past resolve and the constructor
+    warnings.warn(message, IgnoredOptionWarning, stacklevel=4)
+
+
+def resolve(growth: GrowthOptions | None, protection: ProtectionOptions | None, *,
+            subspace_energy: Any = None, budget: Any = None, layers: Any = "auto"
+            ) -> tuple[GrowthOptions | None, ProtectionOptions | None]:
+    """The options with every automatic (``None``) growth default filled in, after checking
+    the combinations; a warning for each option given that the rest makes do nothing.
+
+    :raises ConfigError: both parts off, or two options that cannot go together (the message
+        names both).
+    """
+    if growth is None and protection is None:
+        raise ConfigError("SparseGrowPlugin with growth: false and protection: false does "
+                          "nothing; switch one of them on or remove the plugin")
+    gating = protection.gating if protection is not None else ProtectionOptions.gating
+    if protection is None and subspace_energy is not None:
+        _warn("subspace_energy is ignored with protection: false")
+    if protection is not None and gating == "mask":
+        ignored = _given(protection, ("project_every", "head", "growable_energy"))
+        if ignored:
+            _warn(f"{', '.join(ignored)} ignored under gating 'mask' (they set the subspace "
+                  f"protection)")
+    if growth is None:
+        ignored = [name for name, given in (("budget", budget is not None),
+                                            ("layers", layers != "auto")) if given]
+        if ignored:
+            _warn(f"{', '.join(ignored)} ignored with growth: false")
+        return None, protection
+    if growth.units is not None:
+        ignored = _given(growth, ("energy", "max_ratio", "min_units"))
+        if ignored:
+            _warn(f"{', '.join(ignored)} ignored: units fixes the number of new units")
+    if protection is None:
+        ignored = _given(growth, NEW_UNIT_PROTECTION)
+        if ignored:
+            _warn(f"growth options {', '.join(ignored)} ignored with protection: false (they "
+                  f"set how the protection treats new units)")
+    masks_only = gating == "mask"
+    # Under masks the paper's late, sparse growth lost to early, dense growth on the validation
+    # split (tune_gift_masks_permuted_mnist_10, RESULTS.md table 7a); under subspace gating
+    # these knobs changed little or cost accuracy (tables 5, 7a).
+    grow_at = growth.grow_at
+    if grow_at is None:
+        grow_at = 0.0 if masks_only else 0.75
+    init_density = growth.init_density
+    if init_density is None:
+        # free new units are protected from their next experience on, and the sparse init's
+        # static zeros would fight that projection (the two alternate)
+        init_density = 1.0 if masks_only or growth.free_new_units else 0.5
+    isolate = growth.isolate
+    if isolate is None:   # copies of existing units cannot be orthogonal to old inputs
+        isolate = growth.init != "net2wider" and not growth.free_new_units
+    if protection is not None and growth.init == "net2wider":
+        if not masks_only:
+            # subspace gating initialises new units in the complement of old inputs; a copy of
+            # an existing unit cannot be there
+            raise ConfigError(f"growth.init net2wider copies existing units, which cannot be "
+                              f"orthogonal to earlier inputs: use protection.gating 'mask' "
+                              f"with it, not {gating!r}")
+        if isolate:
+            raise ConfigError("growth.init net2wider copies existing units, which cannot be "
+                              "kept orthogonal to earlier inputs: set growth.isolate: false "
+                              "with it")
+    return replace(growth, grow_at=grow_at, init_density=init_density,
+                   isolate=isolate), protection
+
+
+def growth_kwargs(growth: GrowthOptions) -> dict[str, Any]:
+    """The :class:`~sparsegrow.plugins.growth.GrowthPlugin` keywords of resolved ``growth``."""
+    return {k: v for k, v in asdict(growth).items() if k not in NEW_UNIT_PROTECTION}
+
+
+def protection_kwargs(protection: ProtectionOptions, growth: GrowthOptions | None
+                      ) -> dict[str, Any]:
+    """The :class:`~sparsegrow.plugins.freezing.FreezingPlugin` keywords of resolved
+    ``protection``, with the treatment of new units from ``growth`` (off without growth)."""
+    new_units = ({k: getattr(growth, k) for k in NEW_UNIT_PROTECTION} if growth is not None
+                 else {"free_new_units": False, "isolate": False, "quiet_margin": 0.0})
+    return {**asdict(protection), **new_units}
