@@ -68,8 +68,8 @@ def test_tiny_run_writes_every_file(make_experiment, capsys):
 
 def test_birth_gate_routing_is_recorded_and_gates_the_final_row(make_experiment):
     plan = load_experiment(make_experiment(strategies=["sparsegrow"]),
-                           ["strategy.plugins.sparsegrow.birth_gate=true"])
-    folder, _ = run_one(plan, "sparsegrow,sparsegrow.birth_gate=true", 0)
+                           ["strategy.plugins.sparsegrow.growth.birth_gate=true"])
+    folder, _ = run_one(plan, "sparsegrow,sparsegrow.growth.birth_gate=true", 0)
     result = json.loads((folder / "metrics.json").read_text())
     routing = result["birth_gate_routing"]["per_experience"]
     assert len(routing) == 3 and all(0 <= r <= 1 for r in routing)
@@ -87,8 +87,8 @@ def test_birth_gate_routing_is_recorded_and_gates_the_final_row(make_experiment)
 
 def test_timeline_records_frozen_fraction_per_parameter(make_experiment):
     plan = load_experiment(make_experiment(strategies=["sparsegrow"]),
-                           ["strategy.plugins.sparsegrow.gating=mask"])
-    folder, _ = run_one(plan, "sparsegrow,sparsegrow.gating=mask", 0)
+                           ["strategy.plugins.sparsegrow.protection.gating=mask"])
+    folder, _ = run_one(plan, "sparsegrow,sparsegrow.protection.gating=mask", 0)
     with open(folder / "timeline.csv") as f:
         timeline = list(csv.DictReader(f))
     assert not [k for k in timeline[0] if k.startswith("subspace_dims/")]
