@@ -93,7 +93,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         its isolation does not reach stays below it (:mod:`sparsegrow.protection.quiet`;
         0 = off; for ReLU-like activations, and only on layers with a bias).
     :param head: subspace protection of the output layer: ``all`` rows, the rows of classes
-        ``seen`` so far (a row joins once its class has been trained), ``none``, or ``auto``:
+        ``seen`` so far (a row joins once its class has been trained), ``none`` (these three
+        fixed: *experimental*, no run used one), or ``auto``:
         ``seen`` until an experience brings classes not seen before, ``none`` from then on (a
         class-incremental stream: the head must be recalibrated between old and new classes,
         which replay does and a frozen response to old inputs forbids; see
@@ -102,7 +103,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         were grown in ends (subspace gating): they learn it in every input direction, the
         first layer's included, and are protected like every other unit from then on. Sound
         only where old inputs cannot reach them, i.e. with the growth's birth gate
-        (:class:`SparseGrowPlugin` requires it); excludes ``isolate``.
+        (``birth_gate`` of :class:`GrowthPlugin`); excludes ``isolate``.
     :param growable_energy: energy of the layers whose input growth can widen (the consumers
         of expandable pairs, set by :meth:`set_growable`); ``None``: as ``subspace_energy``.
         Growth gives such a layer input room back, so it can afford stricter protection than

@@ -9,7 +9,7 @@ A group is given as an instance, as a plain mapping of its fields (what a YAML f
 ``growth: {units: 20, free_new_units: true}``), as ``True`` (its defaults) or ``False`` (that
 part of the plugin off). What each option does and when to turn it is said on the field.
 Options marked *experimental* were never varied by a committed run (``experiments/``): their
-effect is unmeasured.
+effect is unmeasured. How the defaults were chosen is in RESULTS.md (tables 2b, 3a, 5, 7a).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class GrowthOptions:
     :param energy: data-driven size: the number of singular values of the cross-covariance M
         that reach this fraction of its spectrum's energy. Higher grows more.
     :param max_ratio: data-driven size at most this fraction of the layer's width per event.
-    :param min_units: data-driven size at least this many units per layer and event.
+    :param min_units: data-driven size at least this many units per layer and event
+        (*experimental*).
     :param conv_multiple: data-driven growth keeps Conv2d widths multiples of this many
         channels where a block fits in one event (1: exact sizes); see
         :class:`~sparsegrow.plugins.growth.GrowthPlugin`.
@@ -112,8 +113,10 @@ class ProtectionOptions:
     :param project_every: optimizer steps between subspace restores (1: exact projected-gradient
         training; larger is cheaper and still exact at each experience's end and at growth).
         ``None``: by the kind of stream (:data:`STREAM_DEFAULTS`). Subspace gating.
-    :param head: subspace protection of the output layer: ``auto``, ``all``, ``seen`` or
-        ``none`` (see :class:`~sparsegrow.plugins.freezing.FreezingPlugin`). Subspace gating.
+    :param head: subspace protection of the output layer: ``auto`` (``seen`` until a
+        class-incremental stream shows itself, ``none`` from then on), or one of ``all``,
+        ``seen``, ``none`` always (*experimental*: no run fixed one); see
+        :class:`~sparsegrow.plugins.freezing.FreezingPlugin`. Subspace gating.
     :param growable_energy: subspace energy of the layers growth can give input room back to
         (consumers of expandable pairs); ``None``: as ``subspace_energy``. 0.99 protects them
         strictly (the ``strict`` and ``progressive`` recipes). Subspace gating.

@@ -36,7 +36,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :class:`~sparsegrow.plugins.options.ProtectionOptions` (where every default lives, with the
     rules of the automatic ones); the recommended configurations are named recipes
     (:meth:`recipe`, :mod:`sparsegrow.recipes`). How the defaults were chosen, and what they
-    score, is in RESULTS.md, tables 2a, 2b and 3a. For example
+    score, is in RESULTS.md, tables 2b, 3a, 5 and 7a. For example
     ``SparseGrowPlugin(growth={"units": 20, "grow_at": 0.0})`` (a mapping, as in YAML),
     ``SparseGrowPlugin(protection=ProtectionOptions(gating="mask"))`` or
     ``SparseGrowPlugin.recipe("progressive", budget=4.0)``.
