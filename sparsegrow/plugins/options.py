@@ -185,7 +185,7 @@ def resolve(growth: GrowthOptions | None, protection: ProtectionOptions | None, 
                           "nothing; switch one of them on or remove the plugin")
     gating = protection.gating if protection is not None else ProtectionOptions.gating
     if protection is None and subspace_energy is not None:
-        _warn("subspace_energy is ignored with protection: false")
+        _warn("subspace_energy ignored with protection: false")
     if protection is not None and gating == "mask":
         ignored = _given(protection, ("project_every", "head", "growable_energy"))
         if ignored:

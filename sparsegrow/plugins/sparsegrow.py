@@ -60,7 +60,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         (0.9, or 0.3 on a class-incremental stream). Higher forgets less and learns less.
     :param budget: the most parameters growth may bring the model to: an int is a count, a
         float a multiple of the model's size at the first experience; ``None``: no limit (see
-        :class:`GrowthPlugin`).
+        :class:`GrowthPlugin`; *experimental*: no committed result has used one yet).
     :param growth: ``True`` (the default growth), ``False`` (no growth: the protection alone,
         e.g. as an ablation), or :class:`~sparsegrow.plugins.options.GrowthOptions` or a
         mapping of its fields.
@@ -69,6 +69,10 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
     :param seed: seed of the random parts of initialisation (the global RNG is not used).
     :raises ConfigError: an unknown option of a group, a bad value, or two options that cannot
         go together (the message names both).
+
+    The options it runs with, automatic defaults resolved, are ``options["growth"]`` and
+    ``options["protection"]`` (``None`` for a part switched off); the parts themselves are
+    ``growth`` (:class:`GrowthPlugin`) and ``freezing`` (:class:`FreezingPlugin`).
     """
 
     grows_model = protects_model = True

@@ -98,7 +98,7 @@ def test_bad_options_and_combinations_are_one_line(kwargs, message):
     ({"protection": False, "growth": {"quiet_margin": 1.0}},
      "growth options quiet_margin ignored with protection: false"),
     ({"protection": False, "subspace_energy": 0.5},
-     "subspace_energy is ignored with protection: false"),
+     "subspace_energy ignored with protection: false"),
     ({"protection": {"gating": "mask", "project_every": 5, "head": "all"}},
      "project_every, head ignored under gating 'mask'"),
     ({"protection": {"gating": "mask", "growable_energy": 0.99}},
