@@ -136,7 +136,7 @@ class ProtectionOptions:
     batches: int = 4
 
 
-def options(group: str, cls: type, value: Any):
+def option_group(group: str, cls: type, value: Any):
     """``value`` of option group ``group`` as an instance of ``cls``, or None when the group is
     switched off (``False``).
 

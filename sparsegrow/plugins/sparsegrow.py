@@ -17,7 +17,7 @@ from sparsegrow.growth import Grower
 from sparsegrow.plugins.freezing import FreezingPlugin
 from sparsegrow.plugins.growth import GrowthPlugin
 from sparsegrow.plugins.options import (GrowthOptions, ProtectionOptions, growth_kwargs,
-                                        options, protection_kwargs, resolve)
+                                        option_group, protection_kwargs, resolve)
 from sparsegrow.plugins.replaced import ModelWatch
 
 _CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration",
@@ -84,8 +84,8 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
                  protection: bool | ProtectionOptions | dict[str, Any] = True,
                  seed: int = 0):
         super().__init__()
-        grow, protect = resolve(options("growth", GrowthOptions, growth),
-                                options("protection", ProtectionOptions, protection),
+        grow, protect = resolve(option_group("growth", GrowthOptions, growth),
+                                option_group("protection", ProtectionOptions, protection),
                                 subspace_energy=subspace_energy, budget=budget,
                                 layers=layers)
         self.options = {"growth": grow, "protection": protect}

@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent("""
                         hidden=[8])
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                      train_mb_size=16, train_epochs=1,
-                     plugins=[SparseGrowPlugin(growth={"grow_at": 0.5})],
+                     plugins=[SparseGrowPlugin(growth={{"grow_at": 0.5}})],
                      evaluator=None, device="cpu")
     for experience in bench.train_stream:
         strategy.train(experience)
