@@ -145,7 +145,7 @@ def option_group(group: str, cls: type, value: Any):
     """
     if value is True:
         return cls()
-    if value is False or value is None:
+    if value is False:
         return None
     if isinstance(value, cls):
         return value
@@ -167,8 +167,9 @@ def _given(opts, names) -> list[str]:
 
 
 def _warn(message: str) -> None:
-    # stacklevel: the user's SparseGrowPlugin(...) call, past resolve and the constructor
-    warnings.warn(message, IgnoredOptionWarning, stacklevel=4)
+    # stacklevel: the user's SparseGrowPlugin(...) call, past the checks, resolve and the
+    # constructor
+    warnings.warn(message, IgnoredOptionWarning, stacklevel=5)
 
 
 def resolve(growth: GrowthOptions | None, protection: ProtectionOptions | None, *,
@@ -184,28 +185,15 @@ def resolve(growth: GrowthOptions | None, protection: ProtectionOptions | None, 
         raise ConfigError("SparseGrowPlugin with growth: false and protection: false does "
                           "nothing; switch one of them on or remove the plugin")
     gating = protection.gating if protection is not None else ProtectionOptions.gating
-    if protection is None and subspace_energy is not None:
-        _warn("subspace_energy ignored with protection: false")
-    if protection is not None and gating == "mask":
-        ignored = _given(protection, ("project_every", "head", "growable_energy"))
-        if ignored:
-            _warn(f"{', '.join(ignored)} ignored under gating 'mask' (they set the subspace "
-                  f"protection)")
-    if growth is None:
-        ignored = [name for name, given in (("budget", budget is not None),
-                                            ("layers", layers != "auto")) if given]
-        if ignored:
-            _warn(f"{', '.join(ignored)} ignored with growth: false")
-        return None, protection
-    if growth.units is not None:
-        ignored = _given(growth, ("energy", "max_ratio", "min_units"))
-        if ignored:
-            _warn(f"{', '.join(ignored)} ignored: units fixes the number of new units")
-    if protection is None:
-        ignored = _given(growth, NEW_UNIT_PROTECTION)
-        if ignored:
-            _warn(f"growth options {', '.join(ignored)} ignored with protection: false (they "
-                  f"set how the protection treats new units)")
+    resolved = _resolve_growth(growth, gating) if growth is not None else None
+    if resolved is not None and protection is not None:
+        _check_net2wider(resolved, gating)
+    _warn_ignored(growth, protection, isolating=resolved is not None and resolved.isolate,
+                  subspace_energy=subspace_energy, budget=budget, layers=layers)
+    return resolved, protection
+
+
+def _resolve_growth(growth: GrowthOptions, gating: str) -> GrowthOptions:
     masks_only = gating == "mask"
     # Under masks the paper's late, sparse growth lost to early, dense growth on the validation
     # split (tune_gift_masks_permuted_mnist_10, RESULTS.md table 7a); under subspace gating
@@ -221,19 +209,53 @@ def resolve(growth: GrowthOptions | None, protection: ProtectionOptions | None, 
     isolate = growth.isolate
     if isolate is None:   # copies of existing units cannot be orthogonal to old inputs
         isolate = growth.init != "net2wider" and not growth.free_new_units
-    if protection is not None and growth.init == "net2wider":
-        if not masks_only:
-            # subspace gating initialises new units in the complement of old inputs; a copy of
-            # an existing unit cannot be there
-            raise ConfigError(f"growth.init net2wider copies existing units, which cannot be "
-                              f"orthogonal to earlier inputs: use protection.gating 'mask' "
-                              f"with it, not {gating!r}")
-        if isolate:
-            raise ConfigError("growth.init net2wider copies existing units, which cannot be "
-                              "kept orthogonal to earlier inputs: set growth.isolate: false "
-                              "with it")
-    return replace(growth, grow_at=grow_at, init_density=init_density,
-                   isolate=isolate), protection
+    return replace(growth, grow_at=grow_at, init_density=init_density, isolate=isolate)
+
+
+def _check_net2wider(growth: GrowthOptions, gating: str) -> None:
+    if growth.init != "net2wider":
+        return
+    if gating != "mask":
+        # subspace gating initialises new units in the complement of old inputs; a copy of an
+        # existing unit cannot be there
+        raise ConfigError(f"growth.init net2wider copies existing units, which cannot be "
+                          f"orthogonal to earlier inputs: use protection.gating 'mask' with it, "
+                          f"not {gating!r}")
+    if growth.isolate:
+        raise ConfigError("growth.init net2wider copies existing units, which cannot be kept "
+                          "orthogonal to earlier inputs: set growth.isolate: false with it")
+
+
+def _warn_ignored(growth: GrowthOptions | None, protection: ProtectionOptions | None, *,
+                  isolating: bool, subspace_energy: Any, budget: Any, layers: Any) -> None:
+    """A warning for each option given (``growth`` as given, before :func:`_resolve_growth`)
+    that the rest makes do nothing; ``isolating``: new units will be isolated."""
+    if growth is None:
+        ignored = [name for name, given in (("budget", budget is not None),
+                                            ("layers", layers != "auto")) if given]
+        if ignored:
+            _warn(f"{', '.join(ignored)} ignored with growth: false")
+    elif growth.units is not None:
+        ignored = _given(growth, ("energy", "max_ratio", "min_units"))
+        if ignored:
+            _warn(f"{', '.join(ignored)} ignored: units fixes the number of new units")
+    if protection is None:
+        if subspace_energy is not None:
+            _warn("subspace_energy ignored with protection: false")
+        ignored = _given(growth, NEW_UNIT_PROTECTION) if growth is not None else []
+        if ignored:
+            _warn(f"growth options {', '.join(ignored)} ignored with protection: false (they "
+                  f"set how the protection treats new units)")
+    elif protection.gating == "mask":
+        # masks keep input bases only to isolate new units: without that, the subspace
+        # settings have nothing to act on; the output layer's policy never applies to masks
+        ignored = _given(protection, ("head",) if isolating else
+                         ("project_every", "head", "growable_energy"))
+        if subspace_energy is not None and not isolating:
+            ignored.insert(0, "subspace_energy")
+        if ignored:
+            _warn(f"{', '.join(ignored)} ignored under gating 'mask'"
+                  + ("" if isolating else " without isolated new units (growth.isolate)"))
 
 
 def growth_kwargs(growth: GrowthOptions) -> dict[str, Any]:

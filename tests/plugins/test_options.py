@@ -65,6 +65,7 @@ def test_automatic_defaults_follow_gating_init_and_free_new_units():
      "protection: unknown option 'gatting' (accepted: gating, importance, "),
     ({"growth": 3}, "growth must be true, false, a GrowthOptions or a mapping of its options, "
                     "got 3"),
+    ({"protection": None}, "protection must be true, false, a ProtectionOptions or a mapping"),
     ({"growth": False, "protection": False},
      "SparseGrowPlugin with growth: false and protection: false does nothing"),
     ({"growth": {"init": "net2wider", "units": 4}},
@@ -99,10 +100,15 @@ def test_bad_options_and_combinations_are_one_line(kwargs, message):
      "growth options quiet_margin ignored with protection: false"),
     ({"protection": False, "subspace_energy": 0.5},
      "subspace_energy ignored with protection: false"),
+    # masks keep bases only to isolate new units (on by default): the head policy never applies
     ({"protection": {"gating": "mask", "project_every": 5, "head": "all"}},
-     "project_every, head ignored under gating 'mask'"),
-    ({"protection": {"gating": "mask", "growable_energy": 0.99}},
-     "growable_energy ignored under gating 'mask'"),
+     "head ignored under gating 'mask'$"),
+    ({"growth": {"isolate": False}, "subspace_energy": 0.5,
+      "protection": {"gating": "mask", "project_every": 5, "growable_energy": 0.99}},
+     "subspace_energy, project_every, growable_energy ignored under gating 'mask' without "
+     "isolated new units \\(growth.isolate\\)"),
+    ({"growth": False, "protection": {"gating": "mask", "head": "none"}},
+     "head ignored under gating 'mask' without isolated new units"),
 ])
 def test_an_ignored_option_is_a_warning_naming_it(kwargs, ignored):
     with pytest.warns(IgnoredOptionWarning, match=f"^{ignored}"):
@@ -114,6 +120,9 @@ def test_the_defaults_and_a_used_option_warn_of_nothing():
     _quiet(growth={"units": 8}, protection={"gating": "both", "project_every": 5})
     _quiet(growth={"energy": 0.97, "max_ratio": 0.5})
     _quiet(growth=False, protection={"growable_energy": 0.99})
+    # under masks the subspace settings still set the isolation of new units
+    _quiet(subspace_energy=0.95, protection={"gating": "mask", "project_every": 5,
+                                             "growable_energy": 0.99})
 
 
 def test_recipe_classmethod_builds_the_recipe_with_overrides():
