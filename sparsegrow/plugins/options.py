@@ -102,24 +102,29 @@ class ProtectionOptions:
     says how strongly).
 
     :param gating: ``subspace`` (GPM-style protection of the old inputs' subspaces of every
-        layer), ``mask`` (frozen masks of the most important weights) or ``both``.
+        layer; the one to use), ``mask`` (frozen masks of the most important weights, as in
+        the paper; lower ACC in the validation searches, RESULTS.md tables 2b and 3a) or
+        ``both``.
     :param importance: score that picks the weights masks freeze: ``taylor`` (|θ·∂L/∂θ|),
         ``fisher`` (mean squared gradient; *experimental*) or ``magnitude`` (|θ|;
-        *experimental*). Mask gating only.
+        *experimental*). Where masks apply: mask gating, and parameters no subspace basis
+        covers (LayerNorm, embeddings).
     :param freeze_ratio: fraction of each tensor's still-free weights frozen at the end of every
-        experience (mask gating).
+        experience, where masks apply.
     :param gate_topk: fraction of free weights with the largest |gradient| updated per step
-        (1: all; *experimental*; mask gating).
+        (1: all; *experimental*), where masks apply.
     :param project_every: optimizer steps between subspace restores (1: exact projected-gradient
         training; larger is cheaper and still exact at each experience's end and at growth).
-        ``None``: by the kind of stream (:data:`STREAM_DEFAULTS`). Subspace gating.
+        ``None``: by the kind of stream (:data:`STREAM_DEFAULTS`). Subspace gating, and the
+        isolation of new units under masks.
     :param head: subspace protection of the output layer: ``auto`` (``seen`` until a
         class-incremental stream shows itself, ``none`` from then on), or one of ``all``,
         ``seen``, ``none`` always (*experimental*: no run fixed one); see
         :class:`~sparsegrow.plugins.freezing.FreezingPlugin`. Subspace gating.
     :param growable_energy: subspace energy of the layers growth can give input room back to
         (consumers of expandable pairs); ``None``: as ``subspace_energy``. 0.99 protects them
-        strictly (the ``strict`` and ``progressive`` recipes). Subspace gating.
+        strictly (the ``strict`` and ``progressive`` recipes). Subspace gating, and the
+        isolation of new units under masks.
     :param batchnorm: BatchNorm treatment: ``free``, ``freeze`` or ``cumulative`` (see
         :mod:`sparsegrow.protection.batchnorm`).
     :param batches: number of last training minibatches importance and bases are measured on.
