@@ -131,3 +131,16 @@ def test_recipe_classmethod_builds_the_recipe_with_overrides():
     assert plugin.freezing.growable_energy == 0.99
     with pytest.raises(ConfigError, match="^unknown recipe 'progresive'"):
         SparseGrowPlugin.recipe("progresive")
+
+
+def test_the_literal_choices_are_those_the_plugins_check():
+    from typing import get_args
+
+    from sparsegrow.growth import INITIALIZERS
+    from sparsegrow.plugins.options import BatchNorm, Importance, Init
+    from sparsegrow.protection.batchnorm import BATCHNORM
+    from sparsegrow.protection.importance import SCORES
+
+    assert set(get_args(Init)) == set(INITIALIZERS)
+    assert set(get_args(Importance)) == set(SCORES)
+    assert set(get_args(BatchNorm)) == set(BATCHNORM)
