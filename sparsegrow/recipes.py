@@ -130,6 +130,9 @@ _RECIPES = (
                  "79.25 ± 1.74 for the best no-replay baseline (SI) and 68.12 ± 2.24 for Naive "
                  "(table 2). On Permuted MNIST 50 it ends at 67.00 ± 0.37 (table 4).",
         tables=("2", "4", "6"),
+        use_for="domain-incremental, ~10 experiences, no data stored",
+        headline=Headline("Permuted MNIST 10, MLP 2×400", "permuted_mnist_10", "sparsegrow", "si",
+                          "the best no-replay baseline (SI)"),
     ),
     Recipe(
         name="lwf",
@@ -145,6 +148,9 @@ _RECIPES = (
                  "90.54 ± 0.28 (BWT -2.49 ± 0.23) without LwF (table 2); Permuted MNIST 50: "
                  "70.15 ± 0.24 against 67.00 ± 0.37 (table 4).",
         tables=("2", "4", "6"),
+        use_for="domain-incremental, no data stored, training may take longer",
+        headline=Headline("Permuted MNIST 10, MLP 2×400", "permuted_mnist_10", "sparsegrow_lwf",
+                          "sparsegrow", "the defaults without LwF"),
     ),
     Recipe(
         name="replay",
@@ -162,6 +168,9 @@ _RECIPES = (
         evidence="Split MNIST 5 with 500 stored samples, 3 seeds: ACC 84.12 ± 0.88 against "
                  "80.89 ± 3.00 for Replay alone and 81.48 ± 2.49 for Replay + EWC (table 3).",
         tables=("3",),
+        use_for="class-incremental, a replay buffer allowed",
+        headline=Headline("Split MNIST 5, MLP 2×400, 500 samples", "split_mnist_5_replay",
+                          "replay_sparsegrow", "replay", "Replay alone"),
     ),
     Recipe(
         name="strict",
@@ -179,6 +188,10 @@ _RECIPES = (
                  "for the same plugin without growth, and 80.65 ± 0.14 for a fixed model of "
                  "its final width with 105819 parameters throughout (table 7).",
         tables=("7",),
+        use_for="a narrow net on a long domain-incremental stream, size must stay small",
+        headline=Headline("Permuted MNIST 20, MLP 2×50", "growth_permuted_mnist_20",
+                          "sparsegrow_strict", "sparsegrow_strict_no_growth",
+                          "the same plugin without growth"),
     ),
     Recipe(
         name="progressive",
@@ -201,6 +214,11 @@ _RECIPES = (
                  "protection (table 7). Permuted MNIST 20: 89.05 ± 0.31 against 83.70 ± 0.33 "
                  "for the fixed model of its final width (table 7).",
         tables=("7",),
+        use_for="long domain-incremental streams whose experiences differ in mean input; "
+                "parameters may grow",
+        headline=Headline("Permuted MNIST 50, MLP 2×50", "growth_permuted_mnist_50",
+                          "sparsegrow_progressive", "sparsegrow_strict_no_growth",
+                          "the same protection without growth"),
     ),
 )
 

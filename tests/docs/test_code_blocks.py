@@ -28,14 +28,8 @@ EXAMPLES_RUN_BY = {"examples/wandb_avalanche.py": "tests/logging/test_wandb_logg
 # what the examples' argument parsers get: the README's quick try
 QUICK_ARGV = ["--experiences", "2", "--train-subset", "256"]
 
-README_PENDING = pytest.mark.xfail(
-    run=False, strict=True,
-    reason="README.md is rewritten in issue 23 item 4: its long commands (make run, make test) "
-           "get the skip mark and its Python fragments become runnable; then remove this mark")
-
-
 def _documents():
-    yield pytest.param(README, id="README.md", marks=README_PENDING)
+    yield pytest.param(README, id="README.md")
     for page in PAGES:
         yield pytest.param(page, id=str(page.relative_to(REPO)))
 
