@@ -204,6 +204,9 @@ SECTIONS = [
           "growth_split_mnist_5_replay_progressive_mlp", "replay_sparsegrow_progressive"),
          ("… same, without the birth gate", "growth_split_mnist_5_replay_progressive_mlp",
           "replay_sparsegrow_progressive_no_gate"),
+         ("… fixed model of the progressive runs' final width (130, 130), growth: false",
+          "growth_split_mnist_5_replay_progressive_mlp_final_width",
+          "replay_sparsegrow_no_growth"),
          ("… Replay alone", "growth_split_mnist_5_replay_progressive_mlp", "replay"),
          ("Split MNIST 5 + Replay 500, narrow small CNN: progressive growth behind the birth "
           "gate", "growth_split_mnist_5_replay_progressive_cnn", "replay_sparsegrow_progressive"),
