@@ -22,6 +22,7 @@ from sparsegrow import recipes
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES_MARKER = "<!-- recipes -->"
+RESULTS_INCLUDE = '--8<-- "RESULTS.md"'
 PLOT_LINK = re.compile(r"\[([^\]]+)\]\((results/[^)\s]+)\)")
 log = logging.getLogger("mkdocs.hooks.sparsegrow")
 
@@ -63,7 +64,11 @@ def on_page_markdown(markdown: str, page, **kwargs) -> str:
             raise ValueError(f"recipes.md lost its {RECIPES_MARKER} marker")
         return markdown.replace(RECIPES_MARKER, recipes_markdown())
     if page.file.src_uri == "results.md":
-        return PLOT_LINK.sub(_plot_link, markdown)
+        # included here, not by pymdownx.snippets: snippets expand after this hook, too late
+        # for the links to plots that a fresh clone has not drawn yet
+        if markdown.strip() != RESULTS_INCLUDE:
+            raise ValueError(f"results.md must be exactly {RESULTS_INCLUDE}")
+        return PLOT_LINK.sub(_plot_link, (REPO / "RESULTS.md").read_text())
     return markdown
 
 

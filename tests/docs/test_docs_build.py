@@ -45,3 +45,15 @@ def test_a_plot_not_drawn_is_named_not_linked():
     out = hooks.PLOT_LINK.sub(hooks._plot_link, drawn)
     assert out == ("a (`results/permuted_mnist_10/plots/missing_plot.png`, not drawn: run "
                    "`sparsegrow report`)")
+
+
+def test_the_results_page_links_only_plots_that_exist():
+    """A fresh clone has no plots (they are drawn, not committed): the results page, RESULTS.md
+    itself, must then name them instead of linking them (a strict build fails on a dead link)."""
+    from types import SimpleNamespace
+
+    hooks = _hooks()
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="results.md"))
+    out = hooks.on_page_markdown((REPO / "docs" / "results.md").read_text(), page)
+    assert "## Targets" in out
+    assert all((REPO / target).is_file() for _, target in hooks.PLOT_LINK.findall(out))
