@@ -108,7 +108,7 @@ def test_an_unknown_option_of_a_group_is_one_line_naming_group_option_and_the_va
 
 def test_an_unknown_recipe_lists_the_recipes():
     with pytest.raises(ConfigError, match=r"^unknown recipe 'progresive': choose one of "
-                                          r"default, lwf, replay, strict, progressive$"):
+                                          r"default, lwf, replay, replay_progressive, strict, progressive$"):
         recipes.get("progresive")
 
 
