@@ -20,7 +20,11 @@ def test_the_tables_command_resolves_to_its_committed_runs(experiment, monkeypat
     jobs, _ = plan_jobs(Path(experiment_file(experiment)), [])
     runs = {(j.strategy, f"seed{j.seed}") for j in jobs}
     summary = json.loads((REPO / "results" / experiment / "summary.json").read_text())
-    assert runs == {(strategy, seed) for strategy, entry in summary.items()
-                    for seed in (f"seed{s}" for s in entry["seeds"])}
-    for strategy, seed in runs:
+    finished = {(strategy, seed) for strategy, entry in summary.items()
+                for seed in (f"seed{s}" for s in entry["seeds"])}
+    # a run that failed (diverged) is a result too: its failed.json says why
+    failed = {(strategy, seed) for strategy, seed in runs
+              if (REPO / "results" / experiment / strategy / seed / "failed.json").is_file()}
+    assert runs == finished | failed and not finished & failed
+    for strategy, seed in finished:
         assert (REPO / "results" / experiment / strategy / seed / "metrics.json").is_file()
