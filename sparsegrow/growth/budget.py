@@ -20,6 +20,9 @@ from torch import nn
 from sparsegrow.errors import ConfigError
 from sparsegrow.growth.graph import ExpandablePair
 
+# of the budget left, the share an event takes when the stream's length is unknown
+UNKNOWN_LENGTH_SHARE = 4
+
 
 def resolve_budget(budget: int | float, initial: int) -> int:
     """The budget in parameters: an int is a count; a float is a multiple of ``initial``, the
@@ -86,5 +89,3 @@ def event_allowance(*, budget: int, params: int, events_left: int | None) -> int
         return left // UNKNOWN_LENGTH_SHARE
     return left // max(events_left, 1)
 
-
-UNKNOWN_LENGTH_SHARE = 4
