@@ -113,12 +113,44 @@ def _keywords(keywords: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in keywords.items())
 
 
+# The paper's late growth, the plugin's defaults before 0.3: a data-driven number of units late
+# in each experience, isolated from old inputs from birth, the growable layers protected like
+# the others, no budget. The recipes measured with it state it whole, so that they keep
+# building what was measured.
+_LATE = {"budget": None, "growth": {"units": None, "free_new_units": False, "birth_gate": False},
+         "protection": {"growable_energy": None}}
+
+
+def _late(**extra) -> dict[str, Any]:
+    """:data:`_LATE` with ``extra`` keywords (a mapping merges into the group's)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in _LATE.items()}
+    for key, value in extra.items():
+        out[key] = {**out[key], **value} if isinstance(out.get(key), dict) else value
+    return out
+
+
 _RECIPES = (
     Recipe(
         name="default",
-        summary="The plugin's defaults: late data-driven sparse growth under subspace "
-                "protection.",
+        summary="The plugin's defaults: a block of 20 units per layer at each experience's "
+                "start, free while it lasts, then protected; the birth gate where its judge "
+                "holds; a budget of 10× the initial model.",
         plugin={},
+        when="TODO",
+        cost="TODO",
+        evidence="TODO",
+        tables=("7c",),
+        use_for="any stream: the settings follow its kind",
+        headline=Headline("Permuted MNIST 20, MLP 2×50", "default_growth_permuted_mnist_20",
+                          "sparsegrow", "sparsegrow_no_growth",
+                          "the same plugin without growth"),
+    ),
+    Recipe(
+        name="late",
+        summary="The paper's late growth (the defaults before 0.3): a data-driven number of "
+                "sparse units late in each experience, isolated from old inputs from birth; "
+                "no budget.",
+        plugin=_late(),
         when="A domain-incremental stream (the same classes, a new input distribution) of "
              "about ten experiences, with no data stored. On a class-incremental stream the "
              "defaults switch to the class-incremental protection at the first experience; "
@@ -136,8 +168,9 @@ _RECIPES = (
     ),
     Recipe(
         name="lwf",
-        summary="The defaults composed with Avalanche's Learning without Forgetting.",
-        plugin={},
+        summary="Late growth (recipe ``late``) composed with Avalanche's Learning without "
+                "Forgetting.",
+        plugin=_late(),
         companions={"LwFPlugin": {"alpha": 0.5, "temperature": 2.0}},
         when="A domain-incremental stream with no data stored, where training may take "
              "longer: distillation on the new data holds back the drift that the subspace "
@@ -157,8 +190,8 @@ _RECIPES = (
         summary="Class-incremental protection next to a replay buffer: the output layer left "
                 "free, hidden layers at 30% of their old inputs' energy, restores every 10 "
                 "steps.",
-        plugin={"subspace_energy": {"default": 0.3, "head": 0.0},
-                "protection": {"project_every": 10}},
+        plugin=_late(subspace_energy={"default": 0.3, "head": 0.0},
+                     protection={"project_every": 10}),
         companions={"ReplayPlugin": {"mem_size": 500}},
         when="A class-incremental stream (new classes arrive) where a replay buffer may be "
              "stored. The defaults choose the same settings when they detect a class-"
@@ -177,8 +210,9 @@ _RECIPES = (
         summary="Progressive growth next to a replay buffer, without the birth gate: 20 new "
                 "units per layer at each experience's start, free while it lasts, then "
                 "protected; growable layers at 99% of their old inputs' energy.",
-        plugin={"protection": {"growable_energy": 0.99},
-                "growth": {"free_new_units": True, "grow_at": 0.0, "units": 20}},
+        plugin={"budget": None, "protection": {"growable_energy": 0.99},
+                "growth": {"birth_gate": False, "free_new_units": True, "grow_at": 0.0,
+                           "units": 20}},
         companions={"ReplayPlugin": {"mem_size": 500}},
         when="A class-incremental stream with a replay buffer, on a network too narrow for "
              "the stream, where the parameter count may grow with it. The best growth of the "
@@ -205,7 +239,7 @@ _RECIPES = (
         name="strict",
         summary="Strict protection (99% of the old inputs' energy) of the layers growth can "
                 "give input room back to; the first layer at the default 90%.",
-        plugin={"protection": {"growable_energy": 0.99}},
+        plugin=_late(protection={"growable_energy": 0.99}),
         when="A narrow network on a long domain-incremental stream whose parameter count must "
              "stay small: growth adds input room where strict protection used it up. A fixed "
              "model of the grown model's final width, if you know it in advance, did better; "
@@ -227,7 +261,7 @@ _RECIPES = (
         summary="Progressive growth: 20 new units per layer at each experience's start, free "
                 "while it lasts, then protected; the birth gate keeps old inputs away from "
                 "units grown after their experience.",
-        plugin={"protection": {"growable_energy": 0.99},
+        plugin={"budget": None, "protection": {"growable_energy": 0.99},
                 "growth": {"birth_gate": True, "free_new_units": True, "grow_at": 0.0,
                            "units": 20}},
         when="A long domain-incremental stream with no data stored, where the parameter count "
@@ -343,6 +377,7 @@ def _entry(name: str) -> Callable[..., SparseGrowPlugin]:
 # One entry function per recipe, named as it; written out (not generated in a loop) so that
 # editors and type checkers see them.
 default = _entry("default")
+late = _entry("late")
 lwf = _entry("lwf")
 replay = _entry("replay")
 replay_progressive = _entry("replay_progressive")

@@ -101,9 +101,10 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         :mod:`sparsegrow.protection.classes`).
     :param free_new_units: leave the units growth adds unprotected until the experience they
         were grown in ends (subspace gating): they learn it in every input direction, the
-        first layer's included, and are protected like every other unit from then on. Sound
-        only where old inputs cannot reach them, i.e. with the growth's birth gate
-        (``birth_gate`` of :class:`GrowthPlugin`); excludes ``isolate``.
+        first layer's included, and are protected like every other unit from then on. Old
+        inputs reach them unless the growth's birth gate keeps them away (``birth_gate`` of
+        :class:`GrowthPlugin`); both ways paid on the streams measured (RESULTS.md table 7c).
+        Excludes ``isolate``.
     :param growable_energy: energy of the layers whose input growth can widen (the consumers
         of expandable pairs, set by :meth:`set_growable`); ``None``: as ``subspace_energy``.
         Growth gives such a layer input room back, so it can afford stricter protection than
@@ -122,7 +123,7 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
                  gate_topk: float = ProtectionOptions.gate_topk,
                  project_every: int | None = ProtectionOptions.project_every,
                  head: Head = ProtectionOptions.head,
-                 growable_energy: float | None = ProtectionOptions.growable_energy,
+                 growable_energy: float | None = None,
                  batchnorm: BatchNorm = ProtectionOptions.batchnorm,
                  batches: int = ProtectionOptions.batches,
                  isolate: bool = False, quiet_margin: float = 0.0,

@@ -30,7 +30,7 @@ from avalanche.core import SupervisedPlugin
 from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
 from sparsegrow.growth import INITIALIZERS, Grower, count_parameters
-from sparsegrow.growth.birth_gate import BirthGate, mean_input
+from sparsegrow.growth.birth_gate import BirthGate, sample_inputs
 from sparsegrow.growth.budget import event_allowance, fit_budget, grown_parameters, resolve_budget
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
@@ -84,7 +84,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         growth then appears where protection has used up the room (:mod:`..protection.room`).
     :param birth_gate: at evaluation, judge each input's experience by the nearest mean input of
         the experiences trained so far and silence the units grown after it
-        (:mod:`sparsegrow.growth.birth_gate`; no task label is used).
+        (:mod:`sparsegrow.growth.birth_gate`; no task label is used). ``"auto"``: only while
+        that judge holds on the stream (each experience routes most of its own inputs to
+        itself; it does not on class-incremental streams or on small rotations).
     :param budget: the most parameters the model may reach by growth (widen): an int is a
         count, a float a multiple of the model's size at the first experience; ``None``: no
         limit. Each event may add the budget left spread evenly over the experiences left
@@ -97,12 +99,12 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
 
     def __init__(self, *, op: Literal["widen", "deepen", "branch"] = "widen",
                  init: str = GrowthOptions.init, grow_at: float = 0.75,
-                 units: int | None = GrowthOptions.units, energy: float = GrowthOptions.energy,
+                 units: int | None = None, energy: float = GrowthOptions.energy,
                  max_ratio: float = GrowthOptions.max_ratio,
                  min_units: int = GrowthOptions.min_units,
                  conv_multiple: int = GrowthOptions.conv_multiple, init_density: float = 1.0,
                  layers: str | list[str] = "auto", min_free: float = GrowthOptions.min_free,
-                 birth_gate: bool = GrowthOptions.birth_gate, budget: int | float | None = None,
+                 birth_gate: bool | Literal["auto"] = False, budget: int | float | None = None,
                  batches: int = GrowthOptions.batches, seed: int = 0):
         super().__init__()
         choice("op", op, tuple(OPS))
@@ -151,7 +153,10 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._grow_iteration = -1
         self._auto_layers: list[str] | None = None
         self._initial_params: int | None = None   # the model's size when training began
-        self.gate = BirthGate() if birth_gate else None
+        if birth_gate not in (True, False, "auto"):
+            raise ConfigError(f"birth_gate must be true, false or 'auto', got {birth_gate!r}")
+        self._gate_auto = birth_gate == "auto"
+        self.gate = BirthGate(auto=self._gate_auto) if birth_gate else None
         self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
         self._model = ModelWatch()
         self._span = ExperienceSpan()   # online streams: the real experience
@@ -332,7 +337,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             # (the rules are in :mod:`sparsegrow.plugins.replaced`)
             self._grower, self._pins, self._auto_layers = None, ParamLocks(), None
             if self.gate is not None:
-                self.gate = BirthGate()
+                self.gate = BirthGate(auto=self._gate_auto)
         else:
             drop_unfollowable_locks(self._pins, params)
         self._pins.sync(params)
@@ -385,9 +390,15 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             grower = self._grower_for(strategy)
             experience = getattr(strategy.experience, "origin_experience", None) \
                 or strategy.experience
-            prototype = mean_input(experience.dataset, device=strategy.device,
+            holds = self.gate.holds
+            inputs = sample_inputs(experience.dataset, device=strategy.device,
                                    seed=self.seed + self._experiences)
-            self.gate.record(prototype, grower.widths(), grower.pairs)
+            self.gate.record(inputs, grower.widths(), grower.pairs)
+            if holds and not self.gate.holds:
+                _log.info("birth gate off from experience %d on: it judged only %.0f%% of the "
+                          "experience's own inputs nearest to its mean input, so the judge "
+                          "cannot tell experiences apart on this stream", self._experiences,
+                          100 * self.gate.routing[-1])
         self._batches.clear()
 
     # The gate is armed only while the strategy evaluates: the protection's end-of-experience

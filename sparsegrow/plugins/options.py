@@ -23,6 +23,7 @@ from sparsegrow.errors import ConfigError
 Init = Literal["on_data", "zero_out", "random", "net2wider"]
 Gating = Literal["mask", "subspace", "both"]
 Importance = Literal["taylor", "fisher", "magnitude"]
+Gate = Literal[True, False, "auto"]
 Head = Literal["auto", "all", "seen", "none"]
 BatchNorm = Literal["free", "freeze", "cumulative"]
 
@@ -31,6 +32,16 @@ BatchNorm = Literal["free", "freeze", "cumulative"]
 # restores often enough that the free head never trains against drift that a restore undoes.
 STREAM_DEFAULTS = {"domain": {"subspace_energy": 0.9, "project_every": 100},
                    "class": {"subspace_energy": 0.3, "project_every": 10}}
+
+# The default parameter budget, a multiple of the model's size at the first experience: room
+# for a block of new units at every experience of the streams measured (20 experiences of a
+# 2×50 MLP end at 12×, RESULTS.md table 7c) while the size levels off on longer streams.
+BUDGET = 10.0
+
+# Subspace energy of the layers growth gives input room back to, when growth is on and
+# ProtectionOptions.growable_energy is automatic: strict, because new units supply the room
+# (RESULTS.md tables 7a and 7c).
+GROWABLE_ENERGY = 0.99
 
 
 class IgnoredOptionWarning(UserWarning):
@@ -42,10 +53,12 @@ class GrowthOptions:
     """How and when the network grows, and how its new units are treated.
 
     :param grow_at: fraction of each experience's training iterations after which to grow
-        (0: at its start). ``None``: 0.75 (late), or 0 with ``gating="mask"``.
-    :param units: new units per layer and growth event; ``None``: data-driven, from ``energy``,
-        ``max_ratio`` and ``min_units`` (which a fixed count ignores). Set it when the parameter
-        count must grow at a known rate (the ``progressive`` recipe).
+        (0: at its start). ``None``: 0 (the new units learn the whole experience) with
+        ``free_new_units`` or ``gating="mask"``, else 0.75 (late, the paper's choice).
+    :param units: new units per layer and growth event, a block that learns the experience it
+        is grown in (within the budget, which scales it down); ``None``: data-driven, from
+        ``energy``, ``max_ratio`` and ``min_units`` (which a fixed count ignores). The fixed
+        block won on the validation split of every stream kind (RESULTS.md table 7c).
     :param energy: data-driven size: the number of singular values of the cross-covariance M
         that reach this fraction of its spectrum's energy. Higher grows more.
     :param max_ratio: data-driven size at most this fraction of the layer's width per event.
@@ -62,11 +75,14 @@ class GrowthOptions:
     :param min_free: also grow each producer so that its consumer keeps at least this fraction
         of its input dimensions outside the protected subspace (0: off; subspace gating).
     :param birth_gate: at evaluation, silence for each input the units grown after the
-        experience whose mean input is nearest to it (no task label is used). Use it with
-        ``free_new_units``, for streams whose experiences differ in their mean input.
+        experience whose mean input is nearest to it (no task label is used). ``"auto"``: only
+        on streams where that judge holds, measured on each experience's own inputs
+        (:mod:`sparsegrow.growth.birth_gate`): on Permuted MNIST, not on class-incremental
+        streams or small rotations, where a wrong judgement silences the units that learned
+        the input.
     :param free_new_units: leave new units unprotected until the experience they were grown in
-        ends, so that they learn it in every input direction (needs subspace gating; old
-        inputs reach them unless ``birth_gate`` keeps them away).
+        ends, so that they learn it in every input direction (old inputs reach them unless
+        ``birth_gate`` keeps them away). ``None``: on under subspace gating, which it needs.
     :param isolate: keep new units' incoming weights orthogonal to the old inputs during
         training, in every gating mode. ``None``: on, except with ``init="net2wider"`` or
         ``free_new_units``, which it contradicts.
@@ -77,7 +93,7 @@ class GrowthOptions:
     """
 
     grow_at: float | None = None
-    units: int | None = None
+    units: int | None = 20
     energy: float = 0.9
     max_ratio: float = 0.25
     min_units: int = 0
@@ -85,8 +101,8 @@ class GrowthOptions:
     init: Init = "on_data"
     init_density: float | None = None
     min_free: float = 0.0
-    birth_gate: bool = False
-    free_new_units: bool = False
+    birth_gate: Gate = "auto"
+    free_new_units: bool | None = None
     isolate: bool | None = None
     quiet_margin: float = 0.0
     batches: int = 4
@@ -122,8 +138,8 @@ class ProtectionOptions:
         ``seen``, ``none`` always (*experimental*: no run fixed one); see
         :class:`~sparsegrow.plugins.freezing.FreezingPlugin`. Subspace gating.
     :param growable_energy: subspace energy of the layers growth can give input room back to
-        (consumers of expandable pairs); ``None``: as ``subspace_energy``. 0.99 protects them
-        strictly (the ``strict`` and ``progressive`` recipes). Subspace gating, and the
+        (consumers of expandable pairs). ``"auto"``: :data:`GROWABLE_ENERGY` (0.99, strict)
+        with growth, as ``subspace_energy`` without; ``None``: as ``subspace_energy``. Subspace gating, and the
         isolation of new units under masks.
     :param batchnorm: BatchNorm treatment: ``free``, ``freeze`` or ``cumulative`` (see
         :mod:`sparsegrow.protection.batchnorm`).
@@ -136,7 +152,7 @@ class ProtectionOptions:
     gate_topk: float = 1.0
     project_every: int | None = None
     head: Head = "auto"
-    growable_energy: float | None = None
+    growable_energy: float | Literal["auto"] | None = "auto"
     batchnorm: BatchNorm = "free"
     batches: int = 4
 
@@ -195,6 +211,9 @@ def resolve(growth: GrowthOptions | None, protection: ProtectionOptions | None, 
         _check_net2wider(resolved, gating)
     _warn_ignored(growth, protection, isolating=resolved is not None and resolved.isolate,
                   subspace_energy=subspace_energy, budget=budget, layers=layers)
+    if protection is not None and protection.growable_energy == "auto":
+        protection = replace(protection, growable_energy=None if resolved is None
+                             else GROWABLE_ENERGY)
     return resolved, protection
 
 
@@ -203,18 +222,24 @@ def _resolve_growth(growth: GrowthOptions, gating: str) -> GrowthOptions:
     # Under masks the paper's late, sparse growth lost to early, dense growth on the validation
     # split (tune_gift_masks_permuted_mnist_10, RESULTS.md table 7a); under subspace gating
     # these knobs changed little or cost accuracy (tables 5, 7a).
+    free = growth.free_new_units
+    if free is None:   # freedom from the subspace protection: nothing to be free of under
+        # masks, and no freedom for units asked to be isolated (or copies of old ones)
+        free = not (masks_only or growth.init == "net2wider" or growth.isolate
+                    or growth.quiet_margin)
     grow_at = growth.grow_at
     if grow_at is None:
-        grow_at = 0.0 if masks_only else 0.75
+        grow_at = 0.0 if masks_only or free else 0.75
     init_density = growth.init_density
     if init_density is None:
         # free new units are protected from their next experience on, and the sparse init's
         # static zeros would fight that projection (the two alternate)
-        init_density = 1.0 if masks_only or growth.free_new_units else 0.5
+        init_density = 1.0 if masks_only or free else 0.5
     isolate = growth.isolate
     if isolate is None:   # copies of existing units cannot be orthogonal to old inputs
-        isolate = growth.init != "net2wider" and not growth.free_new_units
-    return replace(growth, grow_at=grow_at, init_density=init_density, isolate=isolate)
+        isolate = growth.init != "net2wider" and not free
+    return replace(growth, grow_at=grow_at, init_density=init_density, isolate=isolate,
+                   free_new_units=free)
 
 
 def _check_net2wider(growth: GrowthOptions, gating: str) -> None:
@@ -236,14 +261,15 @@ def _warn_ignored(growth: GrowthOptions | None, protection: ProtectionOptions | 
     """A warning for each option given (``growth`` as given, before :func:`_resolve_growth`)
     that the rest makes do nothing; ``isolating``: new units will be isolated."""
     if growth is None:
-        ignored = [name for name, given in (("budget", budget is not None),
+        ignored = [name for name, given in (("budget", budget not in (None, BUDGET)),
                                             ("layers", layers != "auto")) if given]
         if ignored:
             _warn(f"{', '.join(ignored)} ignored with growth: false")
     elif growth.units is not None:
         ignored = _given(growth, ("energy", "max_ratio", "min_units"))
         if ignored:
-            _warn(f"{', '.join(ignored)} ignored: units fixes the number of new units")
+            _warn(f"{', '.join(ignored)} ignored: units fixes the number of new units (units: "
+                  f"null sizes them from the data)")
     if protection is None:
         if subspace_energy is not None:
             _warn("subspace_energy ignored with protection: false")

@@ -16,8 +16,8 @@ from avalanche.core import SupervisedPlugin
 from sparsegrow.growth import Grower
 from sparsegrow.plugins.freezing import FreezingPlugin
 from sparsegrow.plugins.growth import GrowthPlugin
-from sparsegrow.plugins.options import (GrowthOptions, ProtectionOptions, growth_kwargs,
-                                        option_group, protection_kwargs, resolve)
+from sparsegrow.plugins.options import (BUDGET, GrowthOptions, ProtectionOptions,
+                                        growth_kwargs, option_group, protection_kwargs, resolve)
 from sparsegrow.plugins.replaced import ModelWatch
 
 _CALLBACKS = ("before_training", "before_training_exp", "before_training_iteration",
@@ -59,8 +59,9 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
         {layer name: fraction} with an optional ``default``. ``None``: by the kind of stream
         (0.9, or 0.3 on a class-incremental stream). Higher forgets less and learns less.
     :param budget: the most parameters growth may bring the model to: an int is a count, a
-        float a multiple of the model's size at the first experience; ``None``: no limit (see
-        :class:`GrowthPlugin`; *experimental*: no committed result has used one yet).
+        float a multiple of the model's size at the first experience (default
+        :data:`~sparsegrow.plugins.options.BUDGET`, 10×); ``None``: no limit. Each experience
+        may spend the budget left spread over the experiences left (:class:`GrowthPlugin`).
     :param growth: ``True`` (the default growth), ``False`` (no growth: the protection alone,
         e.g. as an ablation), or :class:`~sparsegrow.plugins.options.GrowthOptions` or a
         mapping of its fields.
@@ -79,7 +80,7 @@ class SparseGrowPlugin(SupervisedPlugin, supports_distributed=False):
 
     def __init__(self, *, layers: str | list[str] = "auto",
                  subspace_energy: float | dict[str, float] | None = None,
-                 budget: int | float | None = None,
+                 budget: int | float | None = BUDGET,
                  growth: bool | GrowthOptions | dict[str, Any] = True,
                  protection: bool | ProtectionOptions | dict[str, Any] = True,
                  seed: int = 0):

@@ -175,8 +175,9 @@ def test_plugin_hyperparameter_override_renames_the_strategy(write):
     plugins = [dict(e) for e in plan.presets[label].plugins]
     # the preset's recipe (replay) expanded, the override on top
     assert plugins == [{"name": "replay", "mem_size": 20},
-                       {"name": "sparsegrow", "subspace_energy": 0.95,
-                        "protection": {"project_every": 10}}]
+                       {"name": "sparsegrow", "subspace_energy": 0.95, "budget": None,
+                        "growth": {"units": None, "free_new_units": False, "birth_gate": False},
+                        "protection": {"growable_energy": None, "project_every": 10}}]
     assert plan.training(label).lr == 0.01
     # one key of a mapping value; the shipped preset itself is unchanged
     plan = load_experiment(write(strategies=["replay_sparsegrow"]),

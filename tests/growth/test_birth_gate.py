@@ -41,7 +41,7 @@ def _grown(make):
         if k:
             for pair in grower.pairs:
                 grower.widen(pair.producer, 2, init="random", generator=generator)
-        gate.record(inputs[k].mean(0), grower.widths(), grower.pairs)
+        gate.record(inputs[k], grower.widths(), grower.pairs)
         models.append(copy.deepcopy(model))
     return model, grower, gate, inputs, models
 
@@ -98,3 +98,41 @@ def test_a_model_that_changes_the_batch_dimension_fails_naming_the_layer():
     with pytest.raises(GrowthError, match=f"'{consumer}'"):
         model(inputs[0])
     handle.remove()
+
+
+def test_record_measures_how_many_of_an_experiences_inputs_its_judge_sends_home():
+    gate = BirthGate(auto=True)
+    first = torch.zeros(4, 2)
+    gate.record(first, {}, [])
+    # prototypes (0, 0) and (2, 0): the inputs at x = 0.5, 1.5, 2.5, 3.5 go 0, 1, 1, 1
+    second = torch.tensor([[0.5, 0.0], [1.5, 0.0], [2.5, 0.0], [3.5, 0.0]])
+    gate.record(second, {}, [])
+    assert gate.routing == [1.0, 0.75]
+    torch.testing.assert_close(gate.prototypes[1], torch.tensor([2.0, 0.0]))
+
+
+def test_an_automatic_gate_arms_only_while_every_experience_routes_its_inputs_home():
+    model, grower, gate, inputs, _ = _grown(mlp)   # three experiences far apart
+    auto = BirthGate(auto=True)
+    auto.load_state_dict(copy.deepcopy(gate.state_dict()))
+    auto.routing = [1.0, 1.0, 1.0]
+    assert auto.holds
+    auto.attach(model)
+    assert auto.attached
+    auto.detach()
+    # an experience whose inputs are an earlier one's: they are judged to be that one's (its
+    # prototype ties, and the first wins), and from then on the gate stays off
+    auto.record(torch.cat([inputs[0], inputs[0]]), grower.widths(), grower.pairs)
+    assert auto.routing[-1] < 0.95 and not auto.holds
+    auto.attach(model)
+    assert not auto.attached
+    gate.record(torch.cat([inputs[0], inputs[0]]), grower.widths(), grower.pairs)
+    assert gate.holds   # a gate asked for always arms
+
+
+def test_a_bad_birth_gate_value_is_one_line():
+    from sparsegrow.errors import ConfigError
+    from sparsegrow.plugins import GrowthPlugin
+
+    with pytest.raises(ConfigError, match=r"^birth_gate must be true, false or 'auto', got 'on'$"):
+        GrowthPlugin(birth_gate="on")

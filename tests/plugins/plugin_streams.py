@@ -18,16 +18,18 @@ def _dataset(x, y):
 
 
 def synthetic_stream(*, n_experiences=5, scenario="domain", n_classes=4, n_train=128,
-                     n_test=64, shape=(1, 6, 6), seed=0):
-    """Domain: the same classes under a new input permutation per experience. Class: 2 new
-    classes per experience. Samples are Gaussian around class prototypes, shaped ``shape``."""
+                     n_test=64, shape=(1, 6, 6), seed=0, permute=True):
+    """Domain: the same classes under a new input permutation per experience (``permute``;
+    else new samples of the same distribution). Class: 2 new classes per experience. Samples
+    are Gaussian around class prototypes, shaped ``shape``."""
     dim = math.prod(shape)
     g = torch.Generator().manual_seed(seed)
     total_classes = n_classes if scenario == "domain" else 2 * n_experiences
     protos = torch.randn(total_classes, dim, generator=g) * 2
     train, test = [], []
     for e in range(n_experiences):
-        perm = torch.randperm(dim, generator=g) if scenario == "domain" else torch.arange(dim)
+        perm = (torch.randperm(dim, generator=g) if scenario == "domain" and permute
+                else torch.arange(dim))
         classes = (torch.arange(n_classes) if scenario == "domain"
                    else torch.tensor([2 * e, 2 * e + 1]))
         sets = []

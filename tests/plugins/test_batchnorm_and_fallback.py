@@ -40,7 +40,7 @@ def _bn_state(model):
 def test_freeze_keeps_every_batchnorm_channel_bit_identical_after_its_first_experience(mode):
     model = _cnn()
     states = []
-    sg = SparseGrowPlugin(growth={"min_units": 2}, protection={"batchnorm": mode})
+    sg = SparseGrowPlugin(growth={"units": None, "min_units": 2}, protection={"batchnorm": mode})
     _train(model, [sg], after_each=lambda m: states.append(_bn_state(m)))
     first, last = states[0], states[-1]
     assert sg.growth.history   # channels were added: old ones are the leading slices

@@ -23,7 +23,7 @@ def test_gdumb_fresh_model_each_experience_is_analysed_again():
     torch.manual_seed(0)
     stream = synthetic_stream(scenario="class", n_experiences=3)
     model = mlp(n_out=6)
-    plugin = SparseGrowPlugin(growth={"min_units": 2})
+    plugin = SparseGrowPlugin(growth={"units": None, "min_units": 2})
     strategy = GDumb(model=model, optimizer=_sgd(model), mem_size=60, plugins=[plugin], **KW)
     models = []
     for exp in stream.train_stream:
@@ -57,7 +57,7 @@ def test_a_layer_frozen_between_experiences_keeps_its_basis():
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=3)
     model = mlp()
-    plugin = SparseGrowPlugin(growth={"min_units": 2})
+    plugin = SparseGrowPlugin(growth={"units": None, "min_units": 2})
     strategy = Naive(model=model, optimizer=_sgd(model), plugins=[plugin], **KW)
     strategy.train(stream.train_stream[0])
     model[1].requires_grad_(False)          # as a user or CWR* does

@@ -19,16 +19,16 @@ def _quiet(**kwargs) -> SparseGrowPlugin:
 
 
 def test_a_mapping_an_instance_and_the_flat_building_blocks_agree():
-    from_dict = _quiet(growth={"units": 20, "free_new_units": True},
-                       protection={"growable_energy": 0.99})
-    from_options = _quiet(growth=GrowthOptions(units=20, free_new_units=True),
-                          protection=ProtectionOptions(growable_energy=0.99))
+    from_dict = _quiet(growth={"units": 12, "free_new_units": True, "grow_at": 0.5},
+                       protection={"growable_energy": 0.95})
+    from_options = _quiet(growth=GrowthOptions(units=12, free_new_units=True, grow_at=0.5),
+                          protection=ProtectionOptions(growable_energy=0.95))
     assert from_dict.options == from_options.options
     growth, protection = from_dict.options["growth"], from_dict.options["protection"]
-    assert (growth.isolate, growth.init_density, growth.grow_at) == (False, 1.0, 0.75)
+    assert (growth.isolate, growth.init_density, growth.grow_at) == (False, 1.0, 0.5)
     part = from_dict.freezing
-    assert (part.free_new_units, part.isolate_growth, part.growable_energy) == (True, False, 0.99)
-    assert (from_dict.growth.units, from_dict.growth.init_density) == (20, 1.0)
+    assert (part.free_new_units, part.isolate_growth, part.growable_energy) == (True, False, 0.95)
+    assert (from_dict.growth.units, from_dict.growth.init_density) == (12, 1.0)
 
 
 def test_the_building_blocks_take_the_option_names():
@@ -39,18 +39,30 @@ def test_the_building_blocks_take_the_option_names():
         GrowthPlugin.__init__.__kwdefaults__)
     assert protection | {"subspace_energy", "free_new_units", "isolate", "quiet_margin"} == set(
         FreezingPlugin.__init__.__kwdefaults__)
-    # and the same defaults where they mean the same thing
-    for name in protection:
+    # and the same defaults where they mean the same thing (the automatic growable energy
+    # follows the growth, which only SparseGrowPlugin knows: alone, the part protects every
+    # layer alike)
+    for name in protection - {"growable_energy"}:
         assert FreezingPlugin.__init__.__kwdefaults__[name] == getattr(ProtectionOptions, name)
+    assert FreezingPlugin.__init__.__kwdefaults__["growable_energy"] is None
+    assert SparseGrowPlugin(growth=False).freezing.growable_energy is None
+    assert SparseGrowPlugin().freezing.growable_energy == 0.99
 
 
 def test_automatic_defaults_follow_gating_init_and_free_new_units():
     def resolved(**kwargs):
         return _quiet(**kwargs).options["growth"]
 
-    assert (resolved().grow_at, resolved().init_density, resolved().isolate) == (0.75, 0.5, True)
+    default = resolved()
+    assert (default.free_new_units, default.grow_at, default.init_density, default.isolate) \
+        == (True, 0.0, 1.0, False)
+    late = resolved(growth={"free_new_units": False})
+    assert (late.grow_at, late.init_density, late.isolate) == (0.75, 0.5, True)
+    isolated = resolved(growth={"isolate": True})
+    assert (isolated.free_new_units, isolated.grow_at) == (False, 0.75)
     masks = resolved(protection={"gating": "mask"})
-    assert (masks.grow_at, masks.init_density, masks.isolate) == (0.0, 1.0, True)
+    assert (masks.free_new_units, masks.grow_at, masks.init_density, masks.isolate) \
+        == (False, 0.0, 1.0, True)
     assert not resolved(growth={"init": "net2wider", "units": 4},
                         protection={"gating": "mask"}).isolate
     assert not resolved(growth={"free_new_units": True}).isolate
@@ -118,7 +130,7 @@ def test_an_ignored_option_is_a_warning_naming_it(kwargs, ignored):
 def test_the_defaults_and_a_used_option_warn_of_nothing():
     _quiet()
     _quiet(growth={"units": 8}, protection={"gating": "both", "project_every": 5})
-    _quiet(growth={"energy": 0.97, "max_ratio": 0.5})
+    _quiet(growth={"units": None, "energy": 0.97, "max_ratio": 0.5})
     _quiet(growth=False, protection={"growable_energy": 0.99})
     # under masks the subspace settings still set the isolation of new units
     _quiet(subspace_energy=0.95, protection={"gating": "mask", "project_every": 5,

@@ -14,6 +14,10 @@ from sparsegrow.growth import count_parameters, later_units_silenced
 from sparsegrow.growth.birth_gate import nearest_prototype
 from sparsegrow.plugins import GIFtMetric, SparseGrowPlugin
 
+# the late, data-driven, isolated growth (the defaults before 0.3): what tests of isolation,
+# the sparse init's zeros and the growth iteration need
+LATE = {"units": None, "free_new_units": False, "birth_gate": False}
+
 
 def _strategy(model, plugins, metrics=(), opt=None):
     optimizer = (opt or (lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9,
@@ -41,7 +45,7 @@ def test_composes_with_replay_ewc_lwf(gating):
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=4)
     model = mlp()
-    sg = SparseGrowPlugin(growth={"min_units": 2}, protection={"gating": gating})
+    sg = SparseGrowPlugin(growth={"units": None, "min_units": 2}, protection={"gating": gating})
     gift = GIFtMetric(stream=stream.test_stream)
     strategy = _strategy(model, [ReplayPlugin(mem_size=40), EWCPlugin(ewc_lambda=1.0),
                                  LwFPlugin(alpha=0.5), sg], [gift])
@@ -59,7 +63,7 @@ def test_class_incremental_with_incremental_classifier():
     stream = synthetic_stream(scenario="class", n_experiences=3)
     body = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU())
     model = nn.Sequential(body, IncrementalClassifier(16, initial_out_features=2))
-    sg = SparseGrowPlugin(growth={"min_units": 2}, protection={"gating": "both"})
+    sg = SparseGrowPlugin(growth={"units": None, "min_units": 2}, protection={"gating": "both"})
     strategy = _strategy(model, [sg])
     snapshots = []
     for exp in stream.train_stream:
@@ -83,7 +87,7 @@ def test_switches_and_bad_values():
     assert off.growth is None and count_parameters(model) == count_parameters(mlp())
     assert off.freezing.frozen_fraction()["1.weight"] > 0.5
     model = mlp()
-    grow_only = SparseGrowPlugin(protection=False, growth={"min_units": 1})
+    grow_only = SparseGrowPlugin(protection=False, growth={"units": None, "min_units": 1})
     strategy = _strategy(model, [grow_only])
     for exp in stream.train_stream:
         strategy.train(exp)
@@ -102,13 +106,13 @@ def _train(n_exp, *, resume_from=None, with_gift=True, gating="both", stop_after
     if resume_from is None:
         torch.manual_seed(0)
         model = mlp()
-        sg = SparseGrowPlugin(growth={"min_units": 1, "init_density": 0.5},
+        sg = SparseGrowPlugin(growth={"units": None, "min_units": 1, "init_density": 0.5},
                               protection={"gating": gating, "project_every": 3})
         start = 0
     else:
         ckpt = torch.load(io.BytesIO(resume_from), weights_only=False)
         model = ckpt["model"]
-        sg = SparseGrowPlugin(growth={"min_units": 1, "init_density": 0.5},
+        sg = SparseGrowPlugin(growth={"units": None, "min_units": 1, "init_density": 0.5},
                               protection={"gating": gating, "project_every": 3})
         sg.load_state_dict(ckpt["plugin"])
         start = ckpt["next"]
@@ -156,7 +160,7 @@ def test_gift_metric_values_reach_the_evaluator():
     from avalanche.training.plugins import EvaluationPlugin
     gift = GIFtMetric(stream=stream.test_stream, max_samples=50)
     evaluator = EvaluationPlugin(gift, loggers=[], collect_all=True)
-    sg = SparseGrowPlugin(growth={"min_units": 1}, protection={"gating": "subspace"})
+    sg = SparseGrowPlugin(growth={**LATE, "min_units": 1}, protection={"gating": "subspace"})
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
                      train_mb_size=16, train_epochs=1, plugins=[sg], evaluator=evaluator)
     for exp in stream.train_stream:
@@ -208,7 +212,7 @@ def test_new_parameters_state_and_masks_follow_the_models_device_and_dtype(devic
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=3)
     model = nn.Sequential(_ToFloat64(), mlp()).double().to(device)
-    sg = SparseGrowPlugin(growth={"min_units": 2}, protection={"gating": gating})
+    sg = SparseGrowPlugin(growth={**LATE, "min_units": 2}, protection={"gating": gating})
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     strategy = Naive(model=model, optimizer=optimizer, train_mb_size=16, train_epochs=1,
                      plugins=[sg], evaluator=quiet_evaluator(), device=device)
@@ -238,7 +242,7 @@ def _sgd_strategy(plugin, stream, model, *, lr=0.1):
 def test_isolated_new_units_stay_orthogonal_to_old_inputs_under_masks():
     stream = synthetic_stream(n_experiences=3)
     model = mlp()
-    sg = SparseGrowPlugin(growth={"min_units": 3, "init_density": 1.0},
+    sg = SparseGrowPlugin(growth={"units": None, "min_units": 3, "init_density": 1.0},
                           protection={"gating": "mask"})   # dense: exact
     strategy = _sgd_strategy(sg, stream, model)
     strategy.train(stream.train_stream[0])
@@ -254,7 +258,8 @@ def test_isolated_new_units_stay_orthogonal_to_old_inputs_under_masks():
 
 def test_min_free_grows_until_the_consumer_has_that_much_free_input():
     stream = synthetic_stream(n_experiences=3)
-    sg = SparseGrowPlugin(subspace_energy=0.999, growth={"min_free": 0.5, "max_ratio": 0.0})
+    sg = SparseGrowPlugin(subspace_energy=0.999, growth={**LATE, "min_free": 0.5,
+                                                                "max_ratio": 0.0})
     strategy = _sgd_strategy(sg, stream, mlp())
     for exp in stream.train_stream:
         strategy.train(exp)
@@ -325,11 +330,14 @@ def test_stream_kind_sets_the_subspace_defaults_and_explicit_values_win():
 
 
 def test_gating_sets_when_and_how_densely_growth_starts_and_explicit_values_win():
-    # masks: dense growth at the experience's start (their validation search); otherwise late
-    # and sparse
-    for gating, grow_at, density in (("mask", 0.0, 1.0), ("subspace", 0.75, 0.5),
-                                     ("both", 0.75, 0.5)):
-        growth = SparseGrowPlugin(protection={"gating": gating}).growth
+    # masks: dense growth at the experience's start (their validation search); free new units
+    # (the default under subspace gating) grow dense at the start too; isolated ones late and
+    # sparse
+    for gating, free, grow_at, density in (("mask", None, 0.0, 1.0),
+                                           ("subspace", None, 0.0, 1.0),
+                                           ("both", False, 0.75, 0.5)):
+        growth = SparseGrowPlugin(protection={"gating": gating},
+                                  growth={"free_new_units": free}).growth
         assert (growth.grow_at, growth.init_density) == (grow_at, density), gating
     growth = SparseGrowPlugin(growth={"grow_at": 0.5, "init_density": 0.25},
                               protection={"gating": "mask"}).growth
@@ -354,7 +362,7 @@ def _first_growth(quiet_margin):
     torch.manual_seed(0)
     stream = synthetic_stream(n_experiences=2)
     model = mlp()
-    sg = SparseGrowPlugin(growth={"min_units": 3, "max_ratio": 0.0, "init_density": 1.0,
+    sg = SparseGrowPlugin(growth={**LATE, "min_units": 3, "max_ratio": 0.0, "init_density": 1.0,
                                   "quiet_margin": quiet_margin})
     strategy = _sgd_strategy(sg, stream, model)
     x = torch.randn(8, *stream.train_stream[0].dataset[0][0].shape,
@@ -415,7 +423,7 @@ def test_quiet_margin_needs_isolated_new_units():
 def _gated_run(birth_gate, stream):
     torch.manual_seed(0)
     model = mlp()
-    sg = SparseGrowPlugin(growth={"min_units": 2, "birth_gate": birth_gate},
+    sg = SparseGrowPlugin(growth={"units": None, "min_units": 2, "birth_gate": birth_gate},
                           protection={"project_every": 3})
     strategy = _strategy(model, [sg])
     for experience in stream.train_stream:
@@ -478,7 +486,7 @@ def test_birth_gate_is_armed_only_for_the_strategys_evaluation():
     between evaluations see every unit; the strategy's own evaluation sees the gate."""
     stream = synthetic_stream(n_experiences=2)
     torch.manual_seed(0)
-    sg = SparseGrowPlugin(growth={"min_units": 2, "birth_gate": True},
+    sg = SparseGrowPlugin(growth={"units": None, "min_units": 2, "birth_gate": True},
                           protection={"project_every": 3})
     probe = _GateProbe(sg.growth.gate)
     strategy = _strategy(mlp(), [sg, probe])
@@ -487,6 +495,23 @@ def test_birth_gate_is_armed_only_for_the_strategys_evaluation():
         strategy.eval(stream.test_stream[:1])
     assert not sg.growth.gate.attached
     assert set(probe.seen) == {("after_training_exp", False), ("eval", True)}
+
+
+@pytest.mark.parametrize("permute", [True, False])
+def test_the_default_gate_arms_where_experiences_differ_in_their_mean_input(permute):
+    # permuted experiences: each routes all of its inputs to itself; new draws of one
+    # distribution: about half go to the earlier experience, so the gate stays off
+    stream = synthetic_stream(n_experiences=2, permute=permute)
+    torch.manual_seed(0)
+    sg = SparseGrowPlugin()
+    probe = _GateProbe(sg.growth.gate)
+    strategy = _strategy(mlp(), [sg, probe])
+    for experience in stream.train_stream:
+        strategy.train(experience)
+        strategy.eval(stream.test_stream[:1])
+    routing = sg.growth.gate.routing[1]
+    assert routing == 1.0 if permute else routing < 0.7
+    assert probe.seen[-1] == ("eval", permute)   # the evaluation after the second experience
 
 
 def test_free_new_units_excludes_isolation_and_masks():
@@ -512,7 +537,7 @@ def test_free_new_units_learn_in_old_directions_during_their_experience_only():
     stream = synthetic_stream(n_experiences=3)
     torch.manual_seed(0)
     model = mlp()
-    sg = SparseGrowPlugin(growth={"min_units": 2, "birth_gate": True, "free_new_units": True,
+    sg = SparseGrowPlugin(growth={"units": None, "min_units": 2, "birth_gate": True, "free_new_units": True,
                                   "grow_at": 0.0},
                           protection={"project_every": 1})
     strategy = _sgd_strategy(sg, stream, model)

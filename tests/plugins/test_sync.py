@@ -94,10 +94,10 @@ def _census(monkeypatch, plugin):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: SparseGrowPlugin(growth={"min_units": 2}, protection={"project_every": 2}),
-    lambda: SparseGrowPlugin(growth={"min_units": 2, "init_density": 0.5},
+    lambda: SparseGrowPlugin(growth={"units": None, "min_units": 2}, protection={"project_every": 2}),
+    lambda: SparseGrowPlugin(growth={"units": None, "min_units": 2, "init_density": 0.5},
                              protection={"gating": "mask", "gate_topk": 0.5}),
-    lambda: SparseGrowPlugin(growth={"min_units": 2},
+    lambda: SparseGrowPlugin(growth={"units": None, "min_units": 2},
                              protection={"gating": "both", "gate_topk": 0.5, "project_every": 1}),
     lambda: GrowthPlugin(units=2, init_density=0.5),   # its own pinned zeros, no protection
 ], ids=["subspace", "mask-topk", "both-topk", "growth-alone"])
