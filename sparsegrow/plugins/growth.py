@@ -161,6 +161,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._model = ModelWatch()
         self._span = ExperienceSpan()   # online streams: the real experience
         self._late_said = False
+        self._frozen_said: set[str] = set()   # frozen layers already reported (not grown)
 
     # -- helpers ---------------------------------------------------------------------------
     def _grower_for(self, strategy) -> Grower:
@@ -208,7 +209,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         with timed(self.timings, "growth", strategy.device):
             grower = self._grower_for(strategy)
             batches = self._batches.get()
-            names = self._target_layers(grower)
+            names = self._unfrozen(grower, self._target_layers(grower))
             before = count_parameters(strategy.model)
             first = len(grower.history)
             generator = torch.Generator().manual_seed(self.seed + len(self.history))
@@ -242,6 +243,28 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         for listener in self._listeners:
             listener.on_growth_end(strategy, event)
         return event
+
+    def _unfrozen(self, grower, names: list[str]) -> list[str]:
+        """``names`` without the producers that the user (or the strategy, e.g. CWR*) froze:
+        grown tensors keep ``requires_grad``, so units grown there, or read by a frozen
+        consumer, would never learn. Said once per layer; such a layer grows again once it is
+        trainable."""
+        if self.op != "widen":
+            return names
+        model, out = grower.model, []
+        for name in names:
+            pair = grower.pair(name)
+            frozen = [m for m in (pair.producer, pair.consumer)
+                      if not model.get_submodule(m).weight.requires_grad]
+            if not frozen:
+                out.append(name)
+            elif name not in self._frozen_said:
+                self._frozen_said.add(name)
+                _log.warning("not growing %r while %s frozen (requires_grad is False): its new "
+                             "units could never learn", name,
+                             " and ".join(repr(m) for m in frozen) + (" is" if len(frozen) == 1
+                                                                       else " are"))
+        return out
 
     def _widen(self, strategy, grower, names, batches, generator) -> dict[str, torch.Tensor]:
         spectra = None

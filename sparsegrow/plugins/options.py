@@ -74,6 +74,8 @@ class GrowthOptions:
         zero). ``None``: 0.5, or 1 (dense) with ``gating="mask"`` or ``free_new_units``.
     :param min_free: also grow each producer so that its consumer keeps at least this fraction
         of its input dimensions outside the protected subspace (0: off; subspace gating).
+        *Ablation only*: it never paid (0.1 and 0.2 against 0: 79.88 and 79.57 against 79.90
+        on the validation split, RESULTS.md table 7a).
     :param birth_gate: at evaluation, silence for each input the units grown after the
         experience whose mean input is nearest to it (no task label is used). ``"auto"``: only
         on streams where that judge holds, measured on each experience's own inputs
@@ -85,7 +87,9 @@ class GrowthOptions:
         ``birth_gate`` keeps them away). ``None``: on under subspace gating, which it needs.
     :param isolate: keep new units' incoming weights orthogonal to the old inputs during
         training, in every gating mode. ``None``: on, except with ``init="net2wider"`` or
-        ``free_new_units``, which it contradicts.
+        ``free_new_units``, which it contradicts. *Ablation only* under subspace gating: with
+        late growth it changed nothing measurable (78.51 without against 78.54 with it,
+        RESULTS.md table 7).
     :param quiet_margin: lower new units' thresholds by this many standard deviations of their
         response on the current data, so they stay quiet on old inputs (needs ``isolate``;
         0: off; see :mod:`sparsegrow.protection.quiet`).

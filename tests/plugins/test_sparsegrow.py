@@ -570,3 +570,22 @@ def test_free_new_units_learn_in_old_directions_during_their_experience_only():
     before = _old_response(model, basis, grown)
     strategy.train(stream.train_stream[2])
     assert torch.allclose(_old_response(model, basis, grown), before, atol=1e-5)
+
+
+def test_a_layer_the_user_freezes_is_not_grown_while_frozen(caplog):
+    stream = synthetic_stream(n_experiences=3)
+    torch.manual_seed(0)
+    model = mlp()
+    sg = SparseGrowPlugin()
+    strategy = _strategy(model, [sg])
+    strategy.train(stream.train_stream[0])
+    model[1].requires_grad_(False)          # the first hidden layer, as CWR* or a user would
+    with caplog.at_level("WARNING", logger="sparsegrow.plugins.growth"):
+        strategy.train(stream.train_stream[1])
+        strategy.train(stream.train_stream[2])
+    widths = [event["widths"] for event in sg.growth.history]
+    assert [w["1"] for w in widths] == [16, 16] and widths[1]["3"] > widths[0]["3"] > 16
+    said = [r.getMessage() for r in caplog.records if "not growing '1'" in r.getMessage()]
+    assert said == ["not growing '1' while '1' is frozen (requires_grad is False): its new "
+                    "units could never learn"]
+    assert not model[1].weight.requires_grad and model[3].weight.requires_grad
