@@ -17,7 +17,8 @@ experience it routes that experience's sampled inputs among all the prototypes s
 automatic gate (``auto=True``) arms only while every experience after the first sent at least
 :data:`ROUTING_THRESHOLD` of its own inputs to its own prototype. The measure needs no data of
 earlier experiences; the threshold sits in the wide gap between the streams measured (1.00 on
-Permuted MNIST, at most 0.85 on Split MNIST, about 0.6 on Rotated MNIST in 10° steps).
+Permuted MNIST, at most 0.85 on Split MNIST, about 0.6 on Rotated MNIST in 10° steps: RESULTS.md
+table 7d).
 
 The gate is plain PyTorch (no Avalanche); :class:`sparsegrow.plugins.GrowthPlugin` records an
 experience after training on it and arms the gate for evaluation.

@@ -17,7 +17,7 @@ from pathlib import Path
 from sparsegrow.runner import metrics as M
 from sparsegrow.runner.outputs import markdown_table, unfinished_lines
 
-from .spec import SECTIONS, GrowthRows, LongStream, Performance, experiment_file
+from .spec import SECTIONS, GrowthRows, LongStream, Performance, Routing, experiment_file
 
 
 def _summary(results: Path, experiment: str) -> dict | None:
@@ -217,6 +217,23 @@ def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
         lines.append(f"| {label} | {experiment} | {len(v['acc'])} | {_fmt(v['acc'])} | "
                      f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {silenced} | {routing} | "
                      f"{_fmt(v['params_end'], 1, 0)} | {_fmt(v['params_mean'], 1, 0)} |")
+    return lines + [""]
+
+
+def _routing_section(results: Path, spec: Routing) -> list[str]:
+    file = results / spec.file
+    if not file.is_file():
+        return [spec.note, "", f"Not measured yet: `sparsegrow bench routing` writes "
+                f"`{file}`.", ""]
+    data = json.loads(file.read_text())
+    lines = [spec.note + f" Threshold: {data['threshold']}.", "",
+             "| Stream | Share judged home, per experience | Lowest after the first | Gate |",
+             "|---|---|---|---|"]
+    for stream, entry in data["streams"].items():
+        shares = entry["routing"]
+        lines.append(f"| {stream} | {' '.join(f'{r:.2f}' for r in shares)} | "
+                     f"{min(shares[1:], default=1.0):.2f} | "
+                     f"{'armed' if entry['arms'] else 'off'} |")
     return lines + [""]
 
 
@@ -563,6 +580,8 @@ def build_report(results: Path = Path("results"), out: Path = Path("RESULTS.md")
             lines += _performance_section(results, section)
         elif isinstance(section, GrowthRows):
             lines += _growth_section(results, section)
+        elif isinstance(section, Routing):
+            lines += _routing_section(results, section)
         else:
             lines += [section.note, ""] if section.note else []
             for experiment in section.experiments:

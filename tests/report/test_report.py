@@ -253,3 +253,16 @@ def test_architecture_benches_have_tables_and_targets_at_their_own_bounds(tmp_pa
     # growth 0.5 s + importance 1.5 s of 11.6 s of training: 17.2% in passes
     assert "| sparsegrow | 11.6 | 1.16 | 110 | 1.10 | 0.50 | 1.50 | 17.2 | – |" in text
     assert text.count("\nN.\n") == 1           # the bench's note once, not per table
+
+
+def test_the_judges_routing_table_comes_from_the_bench_file(tmp_path):
+    results = tmp_path / "results"
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert "Not measured yet: `sparsegrow bench routing` writes" in text
+    (results / "routing").mkdir(parents=True)
+    (results / "routing" / "routing.json").write_text(json.dumps({"threshold": 0.95, "streams": {
+        "A": {"routing": [1.0, 0.97, 0.99], "arms": True},
+        "B": {"routing": [1.0, 0.6, 0.9], "arms": False}}}))
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert "| A | 1.00 0.97 0.99 | 0.97 | armed |" in text
+    assert "| B | 1.00 0.60 0.90 | 0.60 | off |" in text
