@@ -58,7 +58,8 @@ def test_depthwise_attention_and_layernorm_rows():
 
 def test_bad_model_and_shape_are_one_line_errors(capsys):
     assert main(["inspect", "nope:Net"]) == 2
-    assert capsys.readouterr().err == "error: cannot build model 'nope:Net': No module named 'nope'\n"
+    assert capsys.readouterr().err == ("error: cannot build model 'nope:Net': No module named "
+                                       "'nope'\n")
     assert main(["inspect", "small_cnn", "--input-shape", "1x28"]) == 2
     assert capsys.readouterr().err == ("error: --input-shape must be integers like 3,32,32, "
                                        "got '1x28'\n")

@@ -38,7 +38,6 @@ def test_thin_svd_of_a_zero_matrix_is_empty():
     assert u.shape == (4, 0) and s.shape == (0,) and vh.shape == (0, 6)
 
 
-
 def test_thin_svd_of_a_rank_deficient_m_where_float32_eigh_fails():
     # an M from a growth event (Split MNIST on 3000 samples per experience, small CNN) whose
     # float32 Gram matrix LAPACK's eigh does not converge on (torch 2.14.1)

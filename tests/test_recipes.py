@@ -33,6 +33,7 @@ def _flat(keywords: dict) -> dict:
             out[key] = value
     return out
 
+
 # What the texts quote as measurements: decimals, and counts of four digits or more.
 NUMBER = re.compile(r"\d+\.\d+|\d{1,3}(?:,\d{3})+|\d{4,}")
 
@@ -112,8 +113,8 @@ def test_an_unknown_option_of_a_group_is_one_line_naming_group_option_and_the_va
 
 def test_an_unknown_recipe_lists_the_recipes():
     with pytest.raises(ConfigError, match=r"^unknown recipe 'progresive': choose one of "
-                                          r"default, late, lwf, replay, replay_progressive, strict, "
-                                          r"progressive$"):
+                                          r"default, late, lwf, replay, replay_progressive, "
+                                          r"strict, progressive$"):
         recipes.get("progresive")
 
 

@@ -88,4 +88,3 @@ def event_allowance(*, budget: int, params: int, events_left: int | None) -> int
     if events_left is None:
         return left // UNKNOWN_LENGTH_SHARE
     return left // max(events_left, 1)
-

@@ -225,7 +225,8 @@ class FreezingPlugin(SupervisedPlugin, supports_distributed=False):
         head = layers[self._output_layer].weight
         rows[self._output_layer] = (seen_rows(head.shape[0], self._seen, device=head.device)
                                     if policy == "seen" else
-                                    torch.zeros(head.shape[0], dtype=torch.bool, device=head.device))
+                                    torch.zeros(head.shape[0], dtype=torch.bool,
+                                                device=head.device))
         return rows
 
     def _born_before(self, layers, rows) -> dict[str, torch.Tensor]:

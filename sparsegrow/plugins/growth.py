@@ -260,10 +260,10 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                 out.append(name)
             elif name not in self._frozen_said:
                 self._frozen_said.add(name)
-                _log.warning("not growing %r while %s frozen (requires_grad is False): its new "
-                             "units could never learn", name,
-                             " and ".join(repr(m) for m in frozen) + (" is" if len(frozen) == 1
-                                                                       else " are"))
+                which = " and ".join(repr(m) for m in frozen)
+                _log.warning("not growing %r while %s %s frozen (requires_grad is False): its "
+                             "new units could never learn", name, which,
+                             "is" if len(frozen) == 1 else "are")
         return out
 
     def _widen(self, strategy, grower, names, batches, generator) -> dict[str, torch.Tensor]:
@@ -460,4 +460,3 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         if self.gate is not None:
             self.gate.load_state_dict(state["gate"])
         self._grower = None
-

@@ -143,8 +143,8 @@ class ProtectionOptions:
         :class:`~sparsegrow.plugins.freezing.FreezingPlugin`. Subspace gating.
     :param growable_energy: subspace energy of the layers growth can give input room back to
         (consumers of expandable pairs). ``"auto"``: :data:`GROWABLE_ENERGY` (0.99, strict)
-        with growth, as ``subspace_energy`` without; ``None``: as ``subspace_energy``. Subspace gating, and the
-        isolation of new units under masks.
+        with growth, as ``subspace_energy`` without; ``None``: as ``subspace_energy``.
+        Subspace gating, and the isolation of new units under masks.
     :param batchnorm: BatchNorm treatment: ``free``, ``freeze`` or ``cumulative`` (see
         :mod:`sparsegrow.protection.batchnorm`).
     :param batches: number of last training minibatches importance and bases are measured on.

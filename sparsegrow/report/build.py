@@ -171,7 +171,7 @@ def _gift_in_train_time(experiment_dir: Path) -> list[str]:
 def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[float]]:
     """Per metric, one value per finished seed of ``strategy`` in ``experiment``."""
     values: dict[str, list] = {k: [] for k in ("acc", "bwt", "la", "params_end", "params_mean",
-                                                "silenced", "routing", "seeds")}
+                                               "silenced", "routing", "seeds")}
     for run in sorted((results / experiment / strategy).glob("seed*")):
         if not (run / "metrics.json").is_file():
             continue
@@ -448,7 +448,8 @@ def _growth_target_rows(results: Path) -> list[str]:
     ss = _mean([a for a, k in zip(sg["acc"], sg["seeds"]) if k in both])
     rows.append(_check("… SparseGrow growing from that network beats our GPM on the same seeds",
                        None if not seeds else ss > gs,
-                       "–" if not seeds else f"{100 * ss:.2f}% vs {100 * gs:.2f}% ({seeds} paired seed(s))"))
+                       "–" if not seeds else
+                       f"{100 * ss:.2f}% vs {100 * gs:.2f}% ({seeds} paired seed(s))"))
     for label, experiment in (("MLP", "split_mnist_5_replay"),
                               ("small CNN", "split_mnist_5_replay_cnn")):
         r, d = _mean(row(experiment, "replay")["acc"]), \

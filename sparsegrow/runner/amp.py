@@ -61,4 +61,3 @@ def amp_template(template: type, amp) -> type:
         return template
     return type(f"Amp{template.__name__}", (AmpTraining, template),
                 {"autocast_dtype": AMP_DTYPES[amp]})
-

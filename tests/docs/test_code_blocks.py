@@ -28,6 +28,7 @@ EXAMPLES_RUN_BY = {"examples/wandb_avalanche.py": "tests/logging/test_wandb_logg
 # what the examples' argument parsers get: the README's quick try
 QUICK_ARGV = ["--experiences", "2", "--train-subset", "256"]
 
+
 def _documents():
     yield pytest.param(README, id="README.md")
     for page in PAGES:

@@ -152,4 +152,4 @@ def test_unpickled_logger_continues_the_same_run(tmp_path):
         runs.append((run.run_id, [(r["_step"], r["protection/dims"])
                                   for r in history_rows(records)]))
     assert sorted(runs, key=lambda r: r[1]) == [(logger.run.id, [(0, 3)]),
-                                                 (logger.run.id, [(1, 5)])]
+                                                (logger.run.id, [(1, 5)])]

@@ -36,7 +36,8 @@ def plugin_tensors(state):
 def _plugin(**kwargs):
     # every kind of state: masks and pinned zeros, bases and anchors, BatchNorm-free mlp,
     # birth-gate prototypes
-    return SparseGrowPlugin(growth={"units": None, "min_units": 2, "init_density": 0.5, "birth_gate": True},
+    return SparseGrowPlugin(growth={"units": None, "min_units": 2, "init_density": 0.5,
+                                    "birth_gate": True},
                             protection={"gating": "both"}, **kwargs)
 
 

@@ -24,7 +24,7 @@ def test_a_mapping_an_instance_and_the_flat_building_blocks_agree():
     from_options = _quiet(growth=GrowthOptions(units=12, free_new_units=True, grow_at=0.5),
                           protection=ProtectionOptions(growable_energy=0.95))
     assert from_dict.options == from_options.options
-    growth, protection = from_dict.options["growth"], from_dict.options["protection"]
+    growth = from_dict.options["growth"]
     assert (growth.isolate, growth.init_density, growth.grow_at) == (False, 1.0, 0.5)
     part = from_dict.freezing
     assert (part.free_new_units, part.isolate_growth, part.growable_energy) == (True, False, 0.95)

@@ -258,8 +258,8 @@ def test_isolated_new_units_stay_orthogonal_to_old_inputs_under_masks():
 
 def test_min_free_grows_until_the_consumer_has_that_much_free_input():
     stream = synthetic_stream(n_experiences=3)
-    sg = SparseGrowPlugin(subspace_energy=0.999, growth={**LATE, "min_free": 0.5,
-                                                                "max_ratio": 0.0})
+    sg = SparseGrowPlugin(subspace_energy=0.999,
+                          growth={**LATE, "min_free": 0.5, "max_ratio": 0.0})
     strategy = _sgd_strategy(sg, stream, mlp())
     for exp in stream.train_stream:
         strategy.train(exp)
@@ -537,8 +537,8 @@ def test_free_new_units_learn_in_old_directions_during_their_experience_only():
     stream = synthetic_stream(n_experiences=3)
     torch.manual_seed(0)
     model = mlp()
-    sg = SparseGrowPlugin(growth={"units": None, "min_units": 2, "birth_gate": True, "free_new_units": True,
-                                  "grow_at": 0.0},
+    sg = SparseGrowPlugin(growth={"units": None, "min_units": 2, "birth_gate": True,
+                                  "free_new_units": True, "grow_at": 0.0},
                           protection={"project_every": 1})
     strategy = _sgd_strategy(sg, stream, model)
     strategy.train(stream.train_stream[0])

@@ -94,7 +94,8 @@ def _census(monkeypatch, plugin):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: SparseGrowPlugin(growth={"units": None, "min_units": 2}, protection={"project_every": 2}),
+    lambda: SparseGrowPlugin(growth={"units": None, "min_units": 2},
+                             protection={"project_every": 2}),
     lambda: SparseGrowPlugin(growth={"units": None, "min_units": 2, "init_density": 0.5},
                              protection={"gating": "mask", "gate_topk": 0.5}),
     lambda: SparseGrowPlugin(growth={"units": None, "min_units": 2},

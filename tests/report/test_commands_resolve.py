@@ -1,6 +1,7 @@
-"""Each table of RESULTS.md names one command, ``sparsegrow run experiments/[tuning/]<name>.yaml``: its
-jobs (sweep and named variants expanded) are exactly the committed runs of the table, so
-running it again reruns nothing and changes no row."""
+"""Each table of RESULTS.md names one command,
+``sparsegrow run experiments/[tuning/]<name>.yaml``: its jobs (sweep and named variants
+expanded) are exactly the committed runs of the table, so running it again reruns nothing and
+changes no row."""
 
 import json
 from pathlib import Path

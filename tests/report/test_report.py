@@ -123,7 +123,8 @@ def test_readme_recipe_table_reads_each_headline_from_its_summary(tmp_path, monk
     assert text.startswith("intro\n<!-- recipes:start -->\n") and text.endswith("end\n")
     assert "old numbers" not in text
     assert ("| `r` | streams like S | Stream S: 85.12 ± 1.00 against 48.52 ± 1.00 for the "
-            "baseline (3 seeds) | `sparsegrow run experiments/exp.yaml`; RESULTS.md table 7 |") in text
+            "baseline (3 seeds) | `sparsegrow run experiments/exp.yaml`; RESULTS.md table 7 |"
+            ) in text
 
 
 def test_growth_rows_read_every_finished_seed_and_average_params_over_the_stream(tmp_path):

@@ -53,7 +53,7 @@ def test_fp16_resume_restores_the_loss_scale(make_experiment, monkeypatch):
 
 
 def test_fp16_overflowing_steps_are_skipped_not_taken_for_divergence(make_experiment,
-                                                                      monkeypatch):
+                                                                     monkeypatch):
     """A loss scale of 2⁴⁰ overflows float16 gradients: the GradScaler skips those steps and
     halves the scale; the divergence guard reads the unscaled loss and lets the run go on."""
     scaler = torch.amp.GradScaler

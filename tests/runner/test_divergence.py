@@ -101,7 +101,7 @@ def test_guard_names_non_finite_gradients_unless_a_grad_scaler_skips_them():
 
 
 def test_diverging_run_fails_alone_and_keeps_its_finished_experiences(tmp_path, make_experiment,
-                                                                     capsys):
+                                                                      capsys):
     # EWC's penalty is 0 × inf = nan from the first iteration of experience 1 on: experience 0
     # finishes, experience 1 diverges at its iteration 0.
     path = make_experiment(strategies=["naive", "ewc_inf"], seeds=[0])

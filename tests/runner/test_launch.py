@@ -18,7 +18,8 @@ def test_expand_sweeps_the_stored_and_the_command_line_keys():
     assert hydra_args == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     assert len(points) == 8
     assert points[0] == ["seed=0", "benchmark.n_experiences=2", "strategy=naive",
-                         "training.lr=0.1", "strategy.plugins.sparsegrow.subspace_energy={fc1: 0.5}"]
+                         "training.lr=0.1",
+                         "strategy.plugins.sparsegrow.subspace_energy={fc1: 0.5}"]
     assert points[-1][:2] == ["seed=1", "benchmark.n_experiences=3"]
 
 
@@ -177,7 +178,7 @@ def test_submitit_local_sweep_runs_every_job(make_experiment):
 
 
 def test_a_crashing_job_lets_the_others_run_and_the_summary_names_it(make_experiment,
-                                                                      monkeypatch, capsys):
+                                                                     monkeypatch, capsys):
     import sparsegrow.runner.run as run_module
 
     real = run_module.run_one
