@@ -152,7 +152,11 @@ _RECIPES = (
                  "MNIST in 10° steps: 77.97 ± 3.40 against 69.59 ± 1.41; Split MNIST 5 with "
                  "Replay 500: MLP 2×50 83.97 ± 2.11 against 80.36 ± 2.26 (Replay alone 76.01 "
                  "± 5.49), narrow small CNN 94.87 ± 0.08 against 89.91 ± 2.07 (Replay alone "
-                 "81.51 ± 7.58). FIXEDWIDTH",
+                 "81.51 ± 7.58). Fixed models trained with the same protection, in the same order: "
+                 "of its final width 85.81 ± 0.17, 75.48 ± 0.23, 82.16 ± 1.10 and 94.12 ± "
+                 "0.55; of its mean parameter count 84.61 ± 0.49, 74.11 ± 2.20, 80.11 ± 3.46 "
+                 "and 93.68 ± 0.83. Growth beats both on every stream, on the CNN by less "
+                 "than a point.",
         tables=("7c",),
         use_for="any stream: the settings follow its kind",
         headline=Headline("Permuted MNIST 20, MLP 2×50", "default_growth_permuted_mnist_20",

@@ -353,10 +353,10 @@ SECTIONS = [
           "growth_permuted_mnist_50_budget", "sparsegrow"),
          ("… budget 800,000 parameters", "growth_permuted_mnist_50_budget",
           "sparsegrow_budget_800k"),
-         ("… same plugin, growth: false", "growth_permuted_mnist_50_budget",
-          "sparsegrow_no_growth"),
          ("… the same growth without a budget (progressive recipe)", "growth_permuted_mnist_50",
-          "sparsegrow_progressive")),
+          "sparsegrow_progressive"),
+         ("… strict protection without growth", "growth_permuted_mnist_50",
+          "sparsegrow_strict_no_growth")),
         "Test split, 3 seeds, the columns of table 7. SparseGrowPlugin() with no argument "
         "(Replay's buffer next to it on Split MNIST): a block of 20 units per layer at each "
         "experience's start, free of the protection while that experience lasts, growable "
