@@ -113,7 +113,7 @@ def _keywords(keywords: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in keywords.items())
 
 
-# The paper's late growth, the plugin's defaults before 0.3: a data-driven number of units late
+# The paper's late growth, the plugin's defaults of 0.1: a data-driven number of units late
 # in each experience, isolated from old inputs from birth, the growable layers protected like
 # the others, no budget. The recipes measured with it state it whole, so that they keep
 # building what was measured.
@@ -165,7 +165,7 @@ _RECIPES = (
     ),
     Recipe(
         name="late",
-        summary="The paper's late growth (the defaults before 0.3): a data-driven number of "
+        summary="The paper's late growth (the defaults of 0.1): a data-driven number of "
                 "sparse units late in each experience, isolated from old inputs from birth; "
                 "no budget.",
         plugin=_late(),

@@ -137,7 +137,7 @@ class BirthGate:
         self.detach()
         self.prototypes = list(state["prototypes"])
         self.widths = list(state["widths"])
-        self.routing = list(state.get("routing", []))   # absent before 0.3
+        self.routing = list(state.get("routing", []))   # absent from checkpoints of 0.1
         self.pairs = [ExpandablePair(**p) for p in state["pairs"]]
 
 

@@ -454,9 +454,44 @@ def _growth_target_rows(results: Path) -> list[str]:
                               ("small CNN", "split_mnist_5_replay_cnn")):
         r, d = _mean(row(experiment, "replay")["acc"]), \
             _mean(row(experiment, "replay_sparsegrow_defaults")["acc"])
-        rows.append(_check(f"Split MNIST 5, {label}: Replay + SparseGrowPlugin() defaults ≥ Replay",
+        rows.append(_check(f"Split MNIST 5, {label}: Replay + SparseGrow (late) ≥ Replay",
                            None if None in (r, d) else d >= r,
                            "–" if None in (r, d) else f"{100 * d:.2f}% vs Replay {100 * r:.2f}%"))
+    rows += _default_growth_target_rows(row)
+    return rows
+
+
+# issue 22: the defaults against the same plugin without growth, on every kind of stream
+DEFAULT_GROWTH = (
+    ("Permuted MNIST 20, MLP 2×50", "default_growth_permuted_mnist_20", "sparsegrow",
+     "sparsegrow_no_growth"),
+    ("Rotated MNIST 10° steps, MLP 2×50", "default_growth_rotated_mnist_10", "sparsegrow",
+     "sparsegrow_no_growth"),
+    ("Split MNIST 5 + Replay, MLP 2×50", "default_growth_split_mnist_5_replay_mlp",
+     "replay_sparsegrow_defaults", "replay_sparsegrow_no_growth"),
+    ("Split MNIST 5 + Replay, narrow small CNN", "default_growth_split_mnist_5_replay_cnn",
+     "replay_sparsegrow_defaults", "replay_sparsegrow_no_growth"))
+BUDGET_TARGET = 800_000
+
+
+def _default_growth_target_rows(row) -> list[str]:
+    rows = []
+    for label, experiment, grow, still in DEFAULT_GROWTH:
+        g, n = row(experiment, grow), row(experiment, still)
+        ga, na, gl, nl = (_mean(v) for v in (g["acc"], n["acc"], g["la"], n["la"]))
+        known = None not in (ga, na, gl, nl)
+        rows.append(_check(f"{label}: SparseGrowPlugin() beats growth: false by ≥ 3 points "
+                           f"ACC, LA at least as high",
+                           (ga - na >= 0.03 and gl >= nl) if known else None,
+                           f"ACC {100 * ga:.2f}% vs {100 * na:.2f}%, LA {100 * gl:.2f}% vs "
+                           f"{100 * nl:.2f}%" if known else "–"))
+    b = row("growth_permuted_mnist_50_budget", "sparsegrow_budget_800k")
+    ba, bp = _mean(b["acc"]), max(b["params_end"], default=None)
+    rows.append(_check(f"Permuted MNIST 50, MLP 2×50: ACC ≥ 85% within a budget of "
+                       f"{BUDGET_TARGET:,} parameters",
+                       None if ba is None else ba >= 0.85 and bp <= BUDGET_TARGET,
+                       "–" if ba is None else f"{100 * ba:.2f}% ({len(b['acc'])} seeds), "
+                       f"{bp:,.0f} parameters at the end"))
     return rows
 
 

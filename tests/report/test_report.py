@@ -267,3 +267,28 @@ def test_the_judges_routing_table_comes_from_the_bench_file(tmp_path):
     text = build_report(results, tmp_path / "RESULTS.md")
     assert "| A | 1.00 0.97 0.99 | 0.97 | armed |" in text
     assert "| B | 1.00 0.60 0.90 | 0.60 | off |" in text
+
+
+def test_default_growth_and_budget_targets(tmp_path):
+    results = tmp_path / "results"
+    for seed in (0, 1):
+        _growth_run(results, "default_growth_permuted_mnist_20", "sparsegrow", seed,
+                    0.89, 0.91, [100, 300])
+        _growth_run(results, "default_growth_permuted_mnist_20", "sparsegrow_no_growth", seed,
+                    0.75, 0.90, [100, 100])
+        # +2.5 points only: not met, though LA is higher
+        _growth_run(results, "default_growth_rotated_mnist_10", "sparsegrow", seed,
+                    0.725, 0.88, [100, 300])
+        _growth_run(results, "default_growth_rotated_mnist_10", "sparsegrow_no_growth", seed,
+                    0.70, 0.80, [100, 100])
+        _growth_run(results, "growth_permuted_mnist_50_budget", "sparsegrow_budget_800k", seed,
+                    0.84 + 0.02 * seed, 0.87, [100, 790_000 + 20_000 * seed])
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert ("| Permuted MNIST 20, MLP 2×50: SparseGrowPlugin() beats growth: false by ≥ 3 points "
+            "ACC, LA at least as high | **met** | ACC 89.00% vs 75.00%, LA 91.00% vs 90.00% |"
+            ) in text
+    assert ("| Rotated MNIST 10° steps, MLP 2×50: SparseGrowPlugin() beats growth: false by ≥ 3 "
+            "points ACC, LA at least as high | **not met** | ACC 72.50% vs 70.00%") in text
+    # 85% on average, but one seed ended above the budget (the largest end counts)
+    assert ("| Permuted MNIST 50, MLP 2×50: ACC ≥ 85% within a budget of 800,000 parameters | "
+            "**not met** | 85.00% (2 seeds), 810,000 parameters at the end |") in text
