@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from sparsegrow.report.spec import SECTIONS, Table, experiment_file
+from sparsegrow.report.spec import SECTIONS, GrowthRows, Table, experiment_file
 from sparsegrow.runner.launch import plan_jobs
 
 REPO = Path(__file__).resolve().parents[2]
-EXPERIMENTS = sorted({e for s in SECTIONS if isinstance(s, Table) for e in s.experiments})
+EXPERIMENTS = sorted({e for s in SECTIONS if isinstance(s, Table) for e in s.experiments}
+                     | {e for s in SECTIONS if isinstance(s, GrowthRows) for _, e, _ in s.rows})
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
