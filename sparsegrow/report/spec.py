@@ -292,7 +292,8 @@ SECTIONS = [
            "tune_default_growth_round2_rotated_mnist_10",
            "tune_default_growth_round2_split_mnist_5_replay_mlp",
            "tune_default_growth_round3_permuted_mnist_20",
-           "tune_default_growth_round3_split_mnist_5_replay_cnn"],
+           "tune_default_growth_round3_split_mnist_5_replay_cnn",
+           "tune_default_growth_round4_rotated_mnist_10"],
           ["acc", "bwt", "la", "param_overhead", "train_time_s"],
           "Can one growth setting pay by default on every kind of stream (2×50 MLP)? Against "
           "the plugin without growth (its rows named sparsegrow and …_defaults ran with the "
@@ -311,13 +312,20 @@ SECTIONS = [
           "small CNN with Replay (the budget binds there: both sizes end the same). The "
           "defaults of table 7c follow: the 20-unit block, free, within 10×, and the gate "
           "armed only where its judge routes ≥ 95% of each experience's own training inputs "
-          "home, which separates the streams (table 7d)."),
+          "home, which separates the streams (table 7d). Round 4, after table 7c: on Rotated "
+          "MNIST the gate always on (84.12 here) beats the same growth without it (74.64, "
+          "sparsegrow_progressive_no_gate above), which is what the automatic rule runs "
+          "there: the rule is too cautious for domain-incremental streams of similar "
+          "experiences; arming it on every stream that is not class-incremental is the "
+          "candidate, not yet the default."),
     GrowthRows(
         "7c. The defaults: growth that pays on every kind of stream",
         (("Permuted MNIST 20, MLP 2×50: SparseGrowPlugin() (the gate arms)",
           "default_growth_permuted_mnist_20", "sparsegrow"),
          ("… same plugin, growth: false", "default_growth_permuted_mnist_20",
           "sparsegrow_no_growth"),
+         ("… same growth, the birth gate off (growth.birth_gate: false): the gate's share",
+          "default_growth_permuted_mnist_20", "sparsegrow_no_gate"),
          ("… fixed model of its final width (364, 364), growth: false",
           "default_growth_permuted_mnist_20_final_width", "sparsegrow_no_growth"),
          ("… fixed model of its mean parameter count (224, 224), growth: false",
@@ -326,6 +334,8 @@ SECTIONS = [
           "default_growth_rotated_mnist_10", "sparsegrow"),
          ("… same plugin, growth: false", "default_growth_rotated_mnist_10",
           "sparsegrow_no_growth"),
+         ("… same growth, the birth gate always on (growth.birth_gate: true)",
+          "default_growth_rotated_mnist_10", "sparsegrow_gate"),
          ("… fixed model of its final width (230, 230), growth: false",
           "default_growth_rotated_mnist_10_final_width", "sparsegrow_no_growth"),
          ("… fixed model of its mean parameter count (143, 143), growth: false",
@@ -364,7 +374,14 @@ SECTIONS = [
         "is spread over the experiences left), and the birth gate armed only on streams "
         "where its judge holds; chosen on the validation split (table 7b). Birth gate "
         "routing is reported on every stream, armed or not: the share of each experience's "
-        "test inputs whose nearest mean input is their own experience's."),
+        "test inputs whose nearest mean input is their own experience's. The gate's share: on "
+        "Permuted MNIST 20 the same growth with the gate off (training is the same run: the "
+        "gate acts only at evaluation, hence the same LA); on Rotated MNIST the gate always "
+        "on, which the automatic rule does not choose there (its judge routes about 60% of "
+        "each experience's inputs home) and which scored higher on this test split: the rule "
+        "is too cautious for domain-incremental streams of similar experiences, where a "
+        "neighbouring experience's units serve an input nearly as well (round 4 of table 7b "
+        "is its check on the validation split; the rule is not changed yet)."),
     Routing("7d. The birth gate's judge on each stream (training inputs)",
             "routing/routing.json",
             "`sparsegrow bench routing`: each stream's training experiences recorded in a birth "
