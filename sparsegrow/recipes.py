@@ -113,6 +113,17 @@ def _keywords(keywords: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in keywords.items())
 
 
+def _merged(keywords: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A fresh copy of ``keywords`` with ``overrides``: a mapping merges into the mapping of the
+    same keyword, any other value replaces it (deep enough: values are numbers, strings, bools
+    or flat mappings, such as the options or the layer energies)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in keywords.items()}
+    for key, value in overrides.items():
+        mapped = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = {**out[key], **value} if mapped else value
+    return out
+
+
 # The paper's late growth, the plugin's defaults of 0.1: a data-driven number of units late
 # in each experience, isolated from old inputs from birth, the growable layers protected like
 # the others, no budget. The recipes measured with it state it whole, so that they keep
@@ -120,13 +131,15 @@ def _keywords(keywords: dict[str, Any]) -> str:
 _LATE = {"budget": None, "growth": {"units": None, "free_new_units": False, "birth_gate": False},
          "protection": {"growable_energy": None}}
 
+# Progressive growth as measured in table 7 (no budget): the defaults' block of free units,
+# stated whole; the two progressive recipes differ only in the birth gate.
+_PROGRESSIVE = {"budget": None, "protection": {"growable_energy": 0.99},
+                "growth": {"free_new_units": True, "grow_at": 0.0, "units": 20}}
+
 
 def _late(**extra) -> dict[str, Any]:
     """:data:`_LATE` with ``extra`` keywords (a mapping merges into the group's)."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in _LATE.items()}
-    for key, value in extra.items():
-        out[key] = {**out[key], **value} if isinstance(out.get(key), dict) else value
-    return out
+    return _merged(_LATE, extra)
 
 
 _RECIPES = (
@@ -229,9 +242,7 @@ _RECIPES = (
         summary="The defaults without a budget and without the birth gate, next to a replay "
                 "buffer: 20 new units per layer at each experience's start, free while it "
                 "lasts, then protected; growable layers at 99% of their old inputs' energy.",
-        plugin={"budget": None, "protection": {"growable_energy": 0.99},
-                "growth": {"birth_gate": False, "free_new_units": True, "grow_at": 0.0,
-                           "units": 20}},
+        plugin=_merged(_PROGRESSIVE, {"growth": {"birth_gate": False}}),
         companions={"ReplayPlugin": {"mem_size": 500}},
         when="A class-incremental stream with a replay buffer, on a network too narrow for "
              "the stream, where the parameter count may grow with it. The best growth of the "
@@ -281,9 +292,7 @@ _RECIPES = (
                 "units per layer at each experience's start, free while it lasts, then "
                 "protected; the gate keeps old inputs away from units grown after their "
                 "experience.",
-        plugin={"budget": None, "protection": {"growable_energy": 0.99},
-                "growth": {"birth_gate": True, "free_new_units": True, "grow_at": 0.0,
-                           "units": 20}},
+        plugin=_merged(_PROGRESSIVE, {"growth": {"birth_gate": True}}),
         when="A long domain-incremental stream with no data stored, where the parameter count "
              "may grow linearly with the stream and experiences differ in their mean input "
              "(the birth gate routes each input by its nearest per-experience mean: every "
@@ -343,12 +352,7 @@ def kwargs(name: str, **overrides) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"recipe {name!r}: unknown keyword {', '.join(map(repr, unknown))} "
                           f"(SparseGrowPlugin accepts: {', '.join(sorted(accepted))})")
-    # deep enough: values are numbers, strings, bools or flat mappings (options, layer energies)
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in recipe.plugin.items()}
-    for key, value in overrides.items():
-        mapped = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = {**out[key], **value} if mapped else value
-    return out
+    return _merged(recipe.plugin, overrides)
 
 
 def build(name: str, **overrides) -> SparseGrowPlugin:

@@ -155,8 +155,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._initial_params: int | None = None   # the model's size when training began
         if birth_gate not in (True, False, "auto"):
             raise ConfigError(f"birth_gate must be true, false or 'auto', got {birth_gate!r}")
-        self._gate_auto = birth_gate == "auto"
-        self.gate = BirthGate(auto=self._gate_auto) if birth_gate else None
+        self.gate = BirthGate(auto=birth_gate == "auto") if birth_gate else None
         self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
         self._model = ModelWatch()
         self._span = ExperienceSpan()   # online streams: the real experience
@@ -360,7 +359,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             # (the rules are in :mod:`sparsegrow.plugins.replaced`)
             self._grower, self._pins, self._auto_layers = None, ParamLocks(), None
             if self.gate is not None:
-                self.gate = BirthGate(auto=self._gate_auto)
+                self.gate = BirthGate(auto=self.gate.auto)
         else:
             drop_unfollowable_locks(self._pins, params)
         self._pins.sync(params)
