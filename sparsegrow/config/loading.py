@@ -33,7 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sparsegrow.config.compose import (EXPERIMENT_SCHEMA, PRESET_SCHEMA, UnknownConfig, compose,
                                        parse_override)
-from sparsegrow.config.registry import plugin_class
+from sparsegrow.config.registry import check_base_args, plugin_class
 from sparsegrow.config.schema import TRAINING_RANGES, StrategyVariant, TrainingConfig
 from sparsegrow.config.signature import check_keyword, check_kwargs
 from sparsegrow.errors import ConfigError
@@ -192,6 +192,7 @@ def _check_preset(preset: DictConfig, path: Path) -> DictConfig:
         name, kwargs = named_section(entry, f"plugins[{i}]", path)
         _check_plugin(_plugin_class(name, path, f"plugins[{i}].name"), kwargs, path,
                       f"plugins[{i}]", f"plugins[{i}] ({name})")
+    check_base_args(preset.base.value, preset.base_args, path)
     if preset.training is not None:
         _merge_training(OmegaConf.structured(TrainingConfig), preset.training, path)
     return preset
@@ -282,6 +283,10 @@ def _override_plugins(presets: dict[str, tuple[DictConfig, Path]], plugins: dict
     return out
 
 
+VARIANT_FORM = ("{name, preset, plugins: {plugin: {keyword: value}}, add_plugins: [{name, "
+                "plugin keywords}]}")
+
+
 def _variant(entry, path: Path, index: int) -> tuple[str, DictConfig, Path]:
     """A strategy of the experiment file: a preset's name, or a :class:`StrategyVariant`."""
     key = f"strategies[{index}]"
@@ -292,12 +297,11 @@ def _variant(entry, path: Path, index: int) -> tuple[str, DictConfig, Path]:
         variant = OmegaConf.merge(OmegaConf.structured(StrategyVariant), entry)
     except OmegaConfBaseException as err:
         raise ConfigError(f"{path}: {key}.{err.full_key}: {str(err).splitlines()[0]} (a "
-                          f"strategy is a preset's name or {{name, preset, plugins: "
-                          f"{{plugin: {{keyword: value}}}}}})") from None
+                          f"strategy is a preset's name or {VARIANT_FORM})") from None
     missing = sorted(OmegaConf.missing_keys(variant))
     if missing:
         raise ConfigError(f"{path}: {key}.{missing[0]}: missing (a strategy is a preset's name or "
-                          f"{{name, preset, plugins: {{plugin: {{keyword: value}}}}}})")
+                          f"{VARIANT_FORM})")
     file = find_preset(variant.preset, path, source=path, key=f"{key}.preset")
     preset = _check_preset(_compose_preset(file), file)
     plugins = {p: {k: override_text(v) for k, v in kw.items()}
@@ -308,6 +312,12 @@ def _variant(entry, path: Path, index: int) -> tuple[str, DictConfig, Path]:
             raise ConfigError(f"{path}: {key}.plugins.{plugin}: preset {variant.preset} has "
                               f"no plugin '{plugin}'")
     preset, _ = _set_plugins(preset, plugins, file, path, f"{key}.plugins")
+    for i, entry in enumerate(variant.add_plugins):
+        where = f"{key}.add_plugins[{i}]"
+        name, kwargs = named_section(entry, where, path)
+        _check_plugin(_plugin_class(name, path, f"{where}.name"), kwargs, path, where,
+                      f"{where} ({name})")
+        preset.plugins.append(entry)
     return variant.name, preset, file
 
 

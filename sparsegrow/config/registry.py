@@ -1,5 +1,5 @@
-"""Plugins a strategy preset can name: ours and Avalanche's, imported lazily (Avalanche is slow
-to import and not needed to read a YAML)."""
+"""Bases and plugins a strategy preset can name: Avalanche's templates and plugins and ours,
+imported lazily (Avalanche is slow to import and not needed to read a YAML)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,28 @@ PLUGINS = {
     "lfl": ("avalanche.training.plugins", "LFLPlugin"),
     "cope": ("avalanche.training.plugins", "CoPEPlugin"),
 }
+
+# each base: Avalanche's template (in avalanche.training), and the keywords of its own that a
+# preset may give it (base_args); the runner gives every template the training keywords
+BASES = {
+    "naive": ("Naive", ()),
+    "joint": ("JointTraining", ()),
+    "cumulative": ("Cumulative", ()),
+    "der": ("DER", ("mem_size", "batch_size_mem", "alpha", "beta")),
+    "er_ace": ("ER_ACE", ("mem_size", "batch_size_mem")),
+}
+
+
+def check_base_args(base: str, base_args, source) -> dict:
+    """``base_args`` as keywords of ``base``'s template; one line naming a key it lacks."""
+    args = dict(base_args or {})
+    known = BASES[base][1]
+    for key in args:
+        if key not in known:
+            takes = f"it takes {', '.join(known)}" if known else "it takes none"
+            raise ConfigError(f"{source}: base_args.{key} is not a keyword of base {base} "
+                              f"({takes})")
+    return args
 
 
 def plugin_class(name: str) -> type:

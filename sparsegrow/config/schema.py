@@ -37,6 +37,8 @@ class Base(Enum):
     naive = "naive"        # Avalanche's Naive template; the plugins add the method
     joint = "joint"        # JointTraining on the whole stream: the upper bound
     cumulative = "cumulative"  # Cumulative: retrains on every experience so far at each step
+    der = "der"            # Dark Experience Replay++ (Avalanche's DER template)
+    er_ace = "er_ace"      # Experience Replay with asymmetric cross-entropy (ER_ACE template)
 
 
 @dataclass
@@ -82,16 +84,19 @@ class ExperimentConfig:
 
 @dataclass
 class StrategyVariant:
-    """A strategy of an experiment file that is a preset with some plugin keywords changed."""
+    """A strategy of an experiment file: a preset with some plugin keywords changed, and plugins
+    added after its own (e.g. SparseGrowPlugin next to a preset of another strategy)."""
 
     name: str = MISSING                 # its run name
     preset: str = MISSING
     plugins: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # {plugin: {kw: value}}
+    add_plugins: List[Any] = field(default_factory=list)   # [{name, plugin kwargs}]
 
 
 @dataclass
 class PresetConfig:
     base: Base = Base.naive
+    base_args: Dict[str, Any] = field(default_factory=dict)   # the base template's own keywords
     plugins: List[Dict[str, Any]] = field(default_factory=list)  # [{name, plugin kwargs}]
     training: Optional[Dict[str, Any]] = None                   # overrides of TrainingConfig
 

@@ -10,15 +10,14 @@ their context) and silences, for that input, every unit born after the judged ex
 task label is used: this is task-agnostic inference of *which units to trust*, something a
 fixed-width network has no use for, because all its units are equally old.
 
-The nearest mean is a weak judge where experiences share most input statistics (Rotated MNIST
-in small steps, the classes of Split MNIST: RESULTS.md table 7c), and a wrong judgement silences
-the units that learned the input. So the gate also measures its own judge: when it records an
-experience it routes that experience's sampled inputs among all the prototypes so far, and an
-automatic gate (``auto=True``) arms only while every experience after the first sent at least
-:data:`ROUTING_THRESHOLD` of its own inputs to its own prototype. The measure needs no data of
-earlier experiences; the threshold sits in the wide gap between the streams measured (1.00 on
-Permuted MNIST, at most 0.85 on Split MNIST, about 0.6 on Rotated MNIST in 10° steps: RESULTS.md
-table 7d).
+The nearest mean is a weak judge where experiences share most input statistics, and a wrong
+judgement silences the units that learned the input. The gate therefore measures its judge:
+when it records an experience it routes a sample of that experience's inputs among all the
+prototypes so far (``routing``; RESULTS.md table 7d). The measure needs no data of earlier
+experiences. It decides nothing by itself: on Rotated MNIST in 10° steps the judge routes only
+about 60% of the inputs home and the gate still pays (RESULTS.md tables 7b and 7c), while on
+class-incremental streams it costs accuracy, so the plugin's automatic mode arms the gate on
+every stream that is not class-incremental (:class:`sparsegrow.plugins.GrowthPlugin`).
 
 The gate is plain PyTorch (no Avalanche); :class:`sparsegrow.plugins.GrowthPlugin` records an
 experience after training on it and arms the gate for evaluation.
@@ -35,10 +34,6 @@ from sparsegrow.errors import GrowthError
 from sparsegrow.growth.graph import ExpandablePair
 from sparsegrow.growth.silence import silence_hook
 
-# an automatic gate arms while each experience routes at least this share of its own inputs home
-ROUTING_THRESHOLD = 0.95
-
-
 def nearest_prototype(x: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     """Index of the nearest row of ``prototypes`` (Euclidean) for each flattened sample of x."""
     flat = x.flatten(1).to(prototypes.dtype)
@@ -52,12 +47,9 @@ class BirthGate:
     widths at its end; :meth:`attach` hooks the model so that, in eval mode, the units of each
     producer beyond its width at the judged experience reach the consumer as zeros. In train mode
     the hooks pass everything through.
-
-    :param auto: arm only while the judge holds (:data:`ROUTING_THRESHOLD`); ``False``: always.
     """
 
-    def __init__(self, *, auto: bool = False):
-        self.auto = auto
+    def __init__(self):
         self.prototypes: list[torch.Tensor] = []    # one flattened mean input per experience
         self.widths: list[dict[str, int]] = []      # producer widths at each experience's end
         self.routing: list[float] = []   # share of each experience's inputs judged its own
@@ -77,12 +69,6 @@ class BirthGate:
         self.widths.append(dict(widths))
         self.pairs = list(pairs)
 
-    @property
-    def holds(self) -> bool:
-        """Whether the gate arms: always when not automatic, else while every experience after
-        the first routed at least :data:`ROUTING_THRESHOLD` of its inputs to itself."""
-        return not self.auto or all(r >= ROUTING_THRESHOLD for r in self.routing[1:])
-
     def judge(self, x: torch.Tensor) -> torch.Tensor:
         """The experience whose prototype is nearest to each sample of ``x``."""
         return nearest_prototype(x, torch.stack(self.prototypes).to(x.device))
@@ -92,9 +78,8 @@ class BirthGate:
         return bool(self._hooks)
 
     def attach(self, model: nn.Module) -> None:
-        """Hook ``model`` (idempotent); does nothing before the first :meth:`record`, nor while
-        an automatic gate's judge does not hold."""
-        if self.attached or not self.prototypes or not self.holds:
+        """Hook ``model`` (idempotent); does nothing before the first :meth:`record`."""
+        if self.attached or not self.prototypes:
             return
         device = next(model.parameters()).device
         prototypes = torch.stack(self.prototypes).to(device)

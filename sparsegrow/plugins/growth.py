@@ -39,6 +39,7 @@ from sparsegrow.plugins.compat import check_strategy, follow_growth, warn_bypass
 from sparsegrow.plugins.online import ExperienceSpan
 from sparsegrow.plugins.options import GrowthOptions
 from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
+from sparsegrow.protection.classes import is_class_incremental
 from sparsegrow.protection.masks import ParamLocks
 from sparsegrow.protection.room import units_for_room
 
@@ -84,9 +85,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         growth then appears where protection has used up the room (:mod:`..protection.room`).
     :param birth_gate: at evaluation, judge each input's experience by the nearest mean input of
         the experiences trained so far and silence the units grown after it
-        (:mod:`sparsegrow.growth.birth_gate`; no task label is used). ``"auto"``: only while
-        that judge holds on the stream (each experience routes most of its own inputs to
-        itself; it does not on class-incremental streams or on small rotations).
+        (:mod:`sparsegrow.growth.birth_gate`; no task label is used). ``"auto"``: on every
+        stream that is not class-incremental (where the classes differ between experiences
+        the judge confuses them and silences the units that learned an input).
     :param budget: the most parameters the model may reach by growth (widen): an int is a
         count, a float a multiple of the model's size at the first experience; ``None``: no
         limit. Each event may add the budget left spread evenly over the experiences left
@@ -155,7 +156,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._initial_params: int | None = None   # the model's size when training began
         if birth_gate not in (True, False, "auto"):
             raise ConfigError(f"birth_gate must be true, false or 'auto', got {birth_gate!r}")
-        self.gate = BirthGate(auto=birth_gate == "auto") if birth_gate else None
+        self.gate = BirthGate() if birth_gate else None
+        self._gate_auto = birth_gate == "auto"   # decided at the first experience
         self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
         self._model = ModelWatch()
         self._span = ExperienceSpan()   # online streams: the real experience
@@ -345,6 +347,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._place(strategy.model)
         self.divergence.before_training_exp(strategy)
         self._span.enter(strategy.experience)
+        if self._gate_auto:
+            self._decide_gate(strategy)
         if self.gate is not None:   # training sees every unit; the gate is for evaluation
             self.gate.detach()
         if self._span.starts:
@@ -359,10 +363,20 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             # (the rules are in :mod:`sparsegrow.plugins.replaced`)
             self._grower, self._pins, self._auto_layers = None, ParamLocks(), None
             if self.gate is not None:
-                self.gate = BirthGate(auto=self.gate.auto)
+                self.gate = BirthGate()
         else:
             drop_unfollowable_locks(self._pins, params)
         self._pins.sync(params)
+
+    def _decide_gate(self, strategy) -> None:
+        """The automatic gate: off for good on a class-incremental stream."""
+        self._gate_auto = False
+        experience = getattr(strategy.experience, "origin_experience", None) \
+            or strategy.experience
+        if is_class_incremental(experience):
+            self.gate = None
+            _log.info("birth gate off: the stream is class-incremental, where judging an "
+                      "input's experience by its nearest mean input confuses classes")
 
     def _growth_iteration(self, strategy) -> int:
         """The iteration of the current (sub-)experience at which to grow; -1: none."""
@@ -412,15 +426,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             grower = self._grower_for(strategy)
             experience = getattr(strategy.experience, "origin_experience", None) \
                 or strategy.experience
-            holds = self.gate.holds
             inputs = sample_inputs(experience.dataset, device=strategy.device,
                                    seed=self.seed + self._experiences)
             self.gate.record(inputs, grower.widths(), grower.pairs)
-            if holds and not self.gate.holds:
-                _log.info("birth gate off from experience %d on: it judged only %.0f%% of the "
-                          "experience's own inputs nearest to its mean input, so the judge "
-                          "cannot tell experiences apart on this stream", self._experiences,
-                          100 * self.gate.routing[-1])
         self._batches.clear()
 
     # The gate is armed only while the strategy evaluates: the protection's end-of-experience
@@ -446,7 +454,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         return {"history": list(self.history), "timings": dict(self.timings),
                 "experiences": self._experiences, "pins": self._pins.state_dict(),
                 "initial_params": self._initial_params,
-                "auto_layers": self._auto_layers,
+                "auto_layers": self._auto_layers, "gate_auto": self._gate_auto,
                 "gate": self.gate.state_dict() if self.gate is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
@@ -456,6 +464,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._initial_params = state.get("initial_params")
         self._pins.load_state_dict(state["pins"])
         self._auto_layers = state["auto_layers"]
-        if self.gate is not None:
+        self._gate_auto = state.get("gate_auto", False)
+        if state["gate"] is None:   # never asked for, or an automatic gate decided off
+            self.gate = None
+        elif self.gate is not None:
             self.gate.load_state_dict(state["gate"])
         self._grower = None

@@ -226,7 +226,7 @@ def _routing_section(results: Path, spec: Routing) -> list[str]:
         return [spec.note, "", f"Not measured yet: `sparsegrow bench routing` writes "
                 f"`{file}`.", ""]
     data = json.loads(file.read_text())
-    lines = [spec.note + f" Threshold: {data['threshold']}.", "",
+    lines = [spec.note, "",
              "| Stream | Share judged home, per experience | Lowest after the first | Gate |",
              "|---|---|---|---|"]
     for stream, entry in data["streams"].items():

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from sparsegrow.config import plugin_class
+from sparsegrow.config.registry import BASES, check_base_args
 from sparsegrow.config.loading import named_section
 from sparsegrow.errors import ConfigError
 from sparsegrow.runner.amp import amp_template
@@ -126,11 +127,11 @@ def protection(plugins) -> dict[str, float]:
 
 
 def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, training,
-                   device, bench, logger):
+                   device, bench, logger, base_args=None):
     """An Avalanche strategy with accuracy metrics (+ GIFt when a plugin grows the model)
     reported only to ``logger`` (no text output), in ``training.amp``'s precision."""
+    import avalanche.training
     from avalanche.evaluation.metrics import accuracy_metrics
-    from avalanche.training import Cumulative, JointTraining, Naive
     from avalanche.training.plugins import EvaluationPlugin
 
     from sparsegrow.plugins import GIFtMetric
@@ -139,12 +140,12 @@ def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, tra
     if any(grows(p) for p in plugins):
         metrics.append(GIFtMetric(stream=bench.test_stream))
     evaluator = EvaluationPlugin(*metrics, loggers=[logger])
-    template = {"naive": Naive, "joint": JointTraining, "cumulative": Cumulative}[base]
+    template = getattr(avalanche.training, BASES[base][0])
     template = amp_template(template, training.amp)
     return template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
                     train_mb_size=training.batch_size, train_epochs=training.epochs,
                     eval_mb_size=training.eval_batch_size, device=device, plugins=plugins,
-                    evaluator=evaluator)
+                    evaluator=evaluator, **check_base_args(base, base_args, "preset"))
 
 
 def resolved_container(cfg) -> dict:

@@ -121,6 +121,10 @@ def _load_plugin_states(plugins, states, device) -> None:
             vars(plugin).update(state)
 
 
+# what a base template keeps across experiences besides the model (its replay buffer)
+TEMPLATE_STATE = {"der": ("storage_policy",), "er_ace": ("storage_policy",)}
+
+
 def _clock_state(strategy) -> dict:
     return {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)}
 
@@ -220,6 +224,10 @@ def _same_config(out: Path, recorded: dict, config: dict) -> None:
 
     def strip(c):
         return {**c, "experiment": {k: v for k, v in c["experiment"].items() if k not in ignore}}
+    if not config["preset"].get("base_args") and "base_args" not in recorded["preset"]:
+        # recorded before presets could give the base keywords: the same run without them
+        config = {**config, "preset": {k: v for k, v in config["preset"].items()
+                                       if k != "base_args"}}
     if strip(recorded) != strip(config):
         raise ConfigError(f"{out} holds results of a different config than this run's; move "
                           f"it away or set another logging.output_dir or name")
@@ -273,7 +281,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     logger = CaptureLogger()
     # the guard is not one of the preset's plugins: their checkpointed states stay in order
     strategy = build_strategy(base=base, model=model, optimizer=optimizer,
-                              plugins=[DivergenceGuard(), *plugins],
+                              plugins=[DivergenceGuard(), *plugins], base_args=preset.base_args,
                               training=training, device=device, bench=bench, logger=logger)
     state = {"rows": [], "timeline": [], "params_start": params_start,
              "wandb_id": _wandb_id(plan.experiment.name, strategy_name, seed)}
@@ -281,6 +289,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         state = saved["run"]
         logger.load_state_dict(saved["logger"])
         vars(strategy.clock).update(saved["clock"])
+        vars(strategy).update(saved.get("template", {}))
         # Avalanche resets the optimizer state at its first make_optimizer() unless it already
         # knows the optimized parameters: tell it, so the restored momentum survives.
         strategy.optimized_param_id = dict(model.named_parameters())
@@ -352,6 +361,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                 "optimizer": _optimizer_state(model, optimizer),
                 "plugins": _plugin_states(plugins), "growth_events": events,
                 "logger": logger.state_dict(), "clock": _clock_state(strategy),
+                "template": {k: getattr(strategy, k) for k in TEMPLATE_STATE.get(base, ())},
                 "wandb_logger": None if wb is None else wb.state_dict(),
                 "scaler": (None if getattr(strategy, "scaler", None) is None
                            else strategy.scaler.state_dict()),

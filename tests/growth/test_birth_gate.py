@@ -101,7 +101,7 @@ def test_a_model_that_changes_the_batch_dimension_fails_naming_the_layer():
 
 
 def test_record_measures_how_many_of_an_experiences_inputs_its_judge_sends_home():
-    gate = BirthGate(auto=True)
+    gate = BirthGate()
     first = torch.zeros(4, 2)
     gate.record(first, {}, [])
     # prototypes (0, 0) and (2, 0): the inputs at x = 0.5, 1.5, 2.5, 3.5 go 0, 1, 1, 1
@@ -109,25 +109,6 @@ def test_record_measures_how_many_of_an_experiences_inputs_its_judge_sends_home(
     gate.record(second, {}, [])
     assert gate.routing == [1.0, 0.75]
     torch.testing.assert_close(gate.prototypes[1], torch.tensor([2.0, 0.0]))
-
-
-def test_an_automatic_gate_arms_only_while_every_experience_routes_its_inputs_home():
-    model, grower, gate, inputs, _ = _grown(mlp)   # three experiences far apart
-    auto = BirthGate(auto=True)
-    auto.load_state_dict(copy.deepcopy(gate.state_dict()))
-    auto.routing = [1.0, 1.0, 1.0]
-    assert auto.holds
-    auto.attach(model)
-    assert auto.attached
-    auto.detach()
-    # an experience whose inputs are an earlier one's: they are judged to be that one's (its
-    # prototype ties, and the first wins), and from then on the gate stays off
-    auto.record(torch.cat([inputs[0], inputs[0]]), grower.widths(), grower.pairs)
-    assert auto.routing[-1] < 0.95 and not auto.holds
-    auto.attach(model)
-    assert not auto.attached
-    gate.record(torch.cat([inputs[0], inputs[0]]), grower.widths(), grower.pairs)
-    assert gate.holds   # a gate asked for always arms
 
 
 def test_a_bad_birth_gate_value_is_one_line():

@@ -1,4 +1,5 @@
 import io
+import logging
 
 import pytest
 import torch
@@ -497,21 +498,33 @@ def test_birth_gate_is_armed_only_for_the_strategys_evaluation():
     assert set(probe.seen) == {("after_training_exp", False), ("eval", True)}
 
 
-@pytest.mark.parametrize("permute", [True, False])
-def test_the_default_gate_arms_where_experiences_differ_in_their_mean_input(permute):
-    # permuted experiences: each routes all of its inputs to itself; new draws of one
-    # distribution: about half go to the earlier experience, so the gate stays off
-    stream = synthetic_stream(n_experiences=2, permute=permute)
+@pytest.mark.parametrize("scenario", ["domain", "class"])
+def test_the_default_gate_arms_unless_the_stream_is_class_incremental(scenario, caplog):
+    # domain: the same inputs drawn again, so the judge routes about half of them home and the
+    # gate still arms (on Rotated MNIST it pays at about 60%); class: off for good, logged once
+    stream = synthetic_stream(n_experiences=2, scenario=scenario, permute=False)
     torch.manual_seed(0)
     sg = SparseGrowPlugin()
     probe = _GateProbe(sg.growth.gate)
     strategy = _strategy(mlp(), [sg, probe])
-    for experience in stream.train_stream:
-        strategy.train(experience)
-        strategy.eval(stream.test_stream[:1])
-    routing = sg.growth.gate.routing[1]
-    assert routing == 1.0 if permute else routing < 0.7
-    assert probe.seen[-1] == ("eval", permute)   # the evaluation after the second experience
+    with caplog.at_level(logging.INFO, logger="sparsegrow.plugins.growth"):
+        for experience in stream.train_stream:
+            strategy.train(experience)
+            strategy.eval(stream.test_stream[:1])
+    said = [r.message for r in caplog.records if "birth gate off" in r.message]
+    if scenario == "domain":
+        assert sg.growth.gate.routing[1] < 0.7 and not said
+        assert probe.seen[-1] == ("eval", True)   # the evaluation after the second experience
+    else:
+        assert sg.growth.gate is None and said == [
+            "birth gate off: the stream is class-incremental, where judging an input's "
+            "experience by its nearest mean input confuses classes"]
+        assert probe.seen[-1] == ("eval", False)
+        # the decision is kept by a checkpoint: a fresh plugin built with the defaults restores
+        # it without a gate
+        fresh = SparseGrowPlugin()
+        fresh.load_state_dict(sg.state_dict())
+        assert fresh.growth.gate is None
 
 
 def test_free_new_units_excludes_isolation_and_masks():

@@ -261,7 +261,7 @@ def test_the_judges_routing_table_comes_from_the_bench_file(tmp_path):
     text = build_report(results, tmp_path / "RESULTS.md")
     assert "Not measured yet: `sparsegrow bench routing` writes" in text
     (results / "routing").mkdir(parents=True)
-    (results / "routing" / "routing.json").write_text(json.dumps({"threshold": 0.95, "streams": {
+    (results / "routing" / "routing.json").write_text(json.dumps({"streams": {
         "A": {"routing": [1.0, 0.97, 0.99], "arms": True},
         "B": {"routing": [1.0, 0.6, 0.9], "arms": False}}}))
     text = build_report(results, tmp_path / "RESULTS.md")

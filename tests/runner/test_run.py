@@ -3,6 +3,7 @@ import json
 import time
 
 import pytest
+import yaml
 
 from sparsegrow.cli import main
 from sparsegrow.config import load_experiment
@@ -130,10 +131,11 @@ def _comparable(metrics):
 
 # sparsegrow: grown shapes, masks and optimizer moments; the others: Avalanche's plugins, whose
 # state (replay buffer, EWC importances, LwF's previous model, SI's trajectories) is checkpointed
-# as their attributes; cumulative: the concatenated dataset of Avalanche's Cumulative, rebuilt.
+# as their attributes; cumulative: the concatenated dataset of Avalanche's Cumulative, rebuilt;
+# der and er_ace: the template's own replay buffer (DER's with the stored logits).
 @pytest.mark.parametrize("strategy, share", [
     ("sparsegrow", False), ("replay_ewc", False), ("lwf", False), ("si", False),
-    ("cumulative", False),
+    ("cumulative", False), ("der", False), ("er_ace", False),
     ("replay_ewc", True),   # the replay buffer's data as references to the rebuilt benchmark
 ])
 def test_kill_and_resume_gives_identical_results(make_experiment, monkeypatch, strategy, share):
@@ -195,3 +197,39 @@ def test_plots_of_removed_variants_go_and_plots_of_other_runs_stay(make_experime
     assert not (plots / "forgetting_removed.png").exists()
     assert (plots / "heatmap_sparsegrow.png").stat().st_size > 1000
     assert (plots / "heatmap_naive.png").stat().st_size > 1000
+
+
+def test_a_variant_adds_plugins_after_its_presets_own(make_experiment):
+    variant = {"name": "der_sparsegrow", "preset": "der",
+               "add_plugins": [{"name": "sparsegrow", "budget": 2.0}]}
+    plan = load_experiment(make_experiment(strategies=[variant], n_experiences=2))
+    preset = plan.presets["der_sparsegrow"]
+    assert preset.base.value == "der" and preset.base_args.mem_size == 500
+    assert [p.name for p in preset.plugins] == ["sparsegrow"]
+    folder, _ = run_one(plan, "der_sparsegrow", 0)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["params_end"] > metrics["params_start"]   # the added plugin grew the model
+
+
+@pytest.mark.parametrize("preset, message", [
+    ({"base": "der", "base_args": {"gamma": 1.0}, "plugins": []},
+     "base_args.gamma is not a keyword of base der (it takes mem_size, batch_size_mem, alpha, "
+     "beta)"),
+    ({"base": "naive", "base_args": {"mem_size": 10}, "plugins": []},
+     "base_args.mem_size is not a keyword of base naive (it takes none)"),
+])
+def test_a_base_keyword_the_template_lacks_is_one_line(make_experiment, tmp_path, preset,
+                                                       message):
+    local = tmp_path / "experiments" / "strategies"
+    local.mkdir(parents=True)
+    (local / "mine.yaml").write_text(yaml.safe_dump(preset))
+    with pytest.raises(ConfigError) as err:
+        load_experiment(make_experiment(strategies=["mine"]))
+    assert str(err.value) == f"{local / 'mine.yaml'}: {message}"
+
+
+def test_an_added_plugin_with_a_bad_keyword_is_one_line(make_experiment):
+    variant = {"name": "x", "preset": "der", "add_plugins": [{"name": "sparsegrow", "units": 3}]}
+    with pytest.raises(ConfigError, match=r"tiny\.yaml: strategies\[0\]\.add_plugins\[0\]\.units: "
+                       r"unknown keyword of SparseGrowPlugin \(accepted: layers, "):
+        load_experiment(make_experiment(strategies=[variant]))
