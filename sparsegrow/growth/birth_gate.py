@@ -34,6 +34,7 @@ from sparsegrow.errors import GrowthError
 from sparsegrow.growth.graph import ExpandablePair
 from sparsegrow.growth.silence import silence_hook
 
+
 def nearest_prototype(x: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     """Index of the nearest row of ``prototypes`` (Euclidean) for each flattened sample of x."""
     flat = x.flatten(1).to(prototypes.dtype)

@@ -15,8 +15,8 @@ from avalanche.models.packnet import PackNetPlugin
 from avalanche.training import (AR1, SCR, AETraining, ExpertGateStrategy, FeatureReplay,
                                 ICaRLLossPlugin, LearningToPrompt, PackNet, PNNStrategy,
                                 StreamingLDA, VAETraining)
-from avalanche.training.plugins import (CWRStarPlugin, FromScratchTrainingPlugin, LFLPlugin,
-                                        SynapticIntelligencePlugin)
+from avalanche.training.plugins import (AGEMPlugin, CWRStarPlugin, FromScratchTrainingPlugin,
+                                        GEMPlugin, LFLPlugin, SynapticIntelligencePlugin)
 from avalanche.training.utils import ParamData
 
 from sparsegrow.errors import IncompatiblePluginError
@@ -122,6 +122,23 @@ def _param_data(obj, depth=0):
     elif depth < 4 and isinstance(obj, (list, tuple)):
         for value in obj:
             yield from _param_data(value, depth + 1)
+
+
+# plugins that take gradients of the whole model on their memory at the start of every
+# iteration and project the iteration's gradient against them after the backward pass
+_ITERATION_REFERENCES = (GEMPlugin, AGEMPlugin)
+
+
+def refresh_iteration_references(strategy, grower) -> None:
+    """Take again, on the grown model, the gradient references of GEM and A-GEM that ran
+    before ``grower`` (a plugin of the strategy, or a part of one) in this iteration's
+    callbacks: theirs have the old shapes, and the projection after the backward pass would
+    fail on a size mismatch."""
+    for plugin in strategy.plugins:
+        if plugin is grower or any(v is grower for v in vars(plugin).values()):
+            return
+        if isinstance(plugin, _ITERATION_REFERENCES):
+            plugin.before_training_iteration(strategy)
 
 
 def follow_growth(plugins, model: torch.nn.Module) -> None:

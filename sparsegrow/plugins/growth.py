@@ -35,7 +35,8 @@ from sparsegrow.growth.budget import event_allowance, fit_budget, grown_paramete
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
                                        refuse_distributed, timed)
-from sparsegrow.plugins.compat import check_strategy, follow_growth, warn_bypassed
+from sparsegrow.plugins.compat import (check_strategy, follow_growth,
+                                       refresh_iteration_references, warn_bypassed)
 from sparsegrow.plugins.online import ExperienceSpan
 from sparsegrow.plugins.options import GrowthOptions
 from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
@@ -393,6 +394,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._batches.add(strategy)
         if self._iteration == self._grow_iteration:
             self.grow(strategy)
+            refresh_iteration_references(strategy, self)
         self._iteration += 1
 
     def after_backward(self, strategy, **kwargs):

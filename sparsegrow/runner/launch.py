@@ -31,7 +31,7 @@ from typing import List
 from sparsegrow.config import load_experiment
 from sparsegrow.config.compose import parse_override
 from sparsegrow.config.loading import override_text, read_sweep
-from sparsegrow.errors import ConfigError, DivergenceError
+from sparsegrow.errors import ConfigError, DivergenceError, SparseGrowError
 from sparsegrow.runner.outputs import summarize, write_summary
 from sparsegrow.runner.plots import plot_experiment
 
@@ -76,6 +76,7 @@ class ExperimentResult:
     skipped: list[Path] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)     # one line per failed run
     missing: list[str] = field(default_factory=list)    # runs neither finished nor failed
+    errored: set = field(default_factory=set)   # (strategy, "seed<k>") stopped by an error
     wandb: list[str] = field(default_factory=list)      # offline folders or URLs of the runs
     wandb_mode: str = "disabled"
 
@@ -171,6 +172,10 @@ def run_job(cfg) -> dict:
         out, ran = run_one(plan, job.strategy, job.seed, wandb_mode=mode)
     except DivergenceError:       # its failed.json says why; the summary reads it
         return {"status": "failed"}
+    except SparseGrowError as err:
+        # a reason in one line (a plugin refuses the strategy; a finished run of another
+        # config): reported with every other job's, after the others ran
+        return {"status": "error", "error": f"{job.strategy} seed{job.seed}: {err}"}
     return {"status": "ran" if ran else "skipped", "folder": str(out), "wandb_mode": mode}
 
 
@@ -212,6 +217,9 @@ def aggregate(jobs: list[Job], outcomes: list[dict] | None = None) -> list[Exper
         result = results.setdefault(job.directory, ExperimentResult(
             directory=Path(job.directory), table="", plots=[]))
         outcome = outcomes[i] if outcomes is not None else {"status": None}
+        if outcome["status"] == "error":
+            result.failed.append(outcome["error"])
+            result.errored.add((job.strategy, f"seed{job.seed}"))
         if outcome["status"] in ("ran", "skipped"):
             folder = Path(outcome["folder"])
             (result.ran if outcome["status"] == "ran" else result.skipped).append(folder)
@@ -229,7 +237,7 @@ def aggregate(jobs: list[Job], outcomes: list[dict] | None = None) -> list[Exper
             for seed, status in entry.get("unfinished", {}).items():
                 if status.startswith("failed: "):
                     result.failed.append(status.removeprefix("failed: "))
-                else:
+                elif (strategy, seed) not in result.errored:
                     result.missing.append(f"{strategy} {seed}")
     return list(results.values())
 

@@ -23,6 +23,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from sparsegrow import __version__
 from sparsegrow.config import Plan
 from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters, later_units_silenced
@@ -216,6 +217,45 @@ def _cumulative_dataset(train_stream, k: int):
     return dataset
 
 
+def _schema_defaults() -> dict:
+    """Each section of a run's config at its schema's defaults."""
+    from omegaconf import OmegaConf
+
+    from sparsegrow.config.schema import PresetConfig, TrainingConfig
+
+    def defaults(schema):
+        return OmegaConf.to_container(OmegaConf.structured(schema), enum_to_str=True)
+    training = defaults(TrainingConfig)
+    return {"training": training, "preset": defaults(PresetConfig),
+            "experiment": {"training": training}}
+
+
+def _without_added_defaults(config: dict, recorded: dict, defaults: dict) -> dict:
+    """``config`` without the keys ``recorded`` lacks whose value is the schema's default: a
+    key the schema gained after a run was recorded (``training.amp``, ``preset.base_args``),
+    left at its default, does not change that run."""
+    out = {}
+    for key, value in config.items():
+        if key not in recorded and key in defaults and value == defaults[key]:
+            continue
+        if all(isinstance(d.get(key), dict) for d in (recorded, defaults)) \
+                and isinstance(value, dict):
+            value = _without_added_defaults(value, recorded[key], defaults[key])
+        out[key] = value
+    return out
+
+
+def _minor(version: str | None) -> str | None:
+    """``"0.2"`` of ``"0.2.0.dev0"``; None for a config recorded before versions were."""
+    return None if version is None else ".".join(version.split(".")[:2])
+
+
+def _plugin_names(config: dict) -> dict:
+    """``config`` with each plugin of its preset reduced to its name."""
+    return {**config, "preset": {**config["preset"], "plugins": [
+        p["name"] for p in config["preset"]["plugins"]]}}
+
+
 def _same_config(out: Path, recorded: dict, config: dict) -> None:
     """A run folder's results belong to one config: refuse to skip or resume with another
     (its results would silently be those of the old config)."""
@@ -223,11 +263,15 @@ def _same_config(out: Path, recorded: dict, config: dict) -> None:
     ignore = ("strategies", "seeds", "sweep")
 
     def strip(c):
-        return {**c, "experiment": {k: v for k, v in c["experiment"].items() if k not in ignore}}
-    if not config["preset"].get("base_args") and "base_args" not in recorded["preset"]:
-        # recorded before presets could give the base keywords: the same run without them
-        config = {**config, "preset": {k: v for k, v in config["preset"].items()
-                                       if k != "base_args"}}
+        return {**{k: v for k, v in c.items() if k != "version"},
+                "experiment": {k: v for k, v in c["experiment"].items() if k not in ignore}}
+    config = _without_added_defaults(config, recorded, _schema_defaults())
+    if _minor(recorded.get("version")) != _minor(config["version"]):
+        # written by another minor version, whose plugin keywords may be spelled differently
+        # (0.2 moved them into option groups; a recipe now expands to keywords): what the
+        # results are of is still compared (stream, model, training, base, plugins), not the
+        # keywords' spelling
+        recorded, config = _plugin_names(recorded), _plugin_names(config)
     if strip(recorded) != strip(config):
         raise ConfigError(f"{out} holds results of a different config than this run's; move "
                           f"it away or set another logging.output_dir or name")
@@ -249,7 +293,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     training = plan.training(strategy_name)
     config = {"experiment": resolved_container(plan.experiment), "strategy": strategy_name,
               "preset": resolved_container(preset), "training": resolved_container(training),
-              "seed": seed}
+              "seed": seed, "version": __version__}
     if (out / "metrics.json").is_file():
         _same_config(out, yaml.safe_load((out / "config.yaml").read_text()), config)
         return out, False

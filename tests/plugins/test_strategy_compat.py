@@ -251,3 +251,29 @@ def test_a_strategy_that_trains_without_the_callbacks_is_warned_about():
         strategy.train(stream.train_stream[0])
     with pytest.warns(UserWarning, match="so GrowthPlugin's growth did not run"):
         strategy.train(stream.train_stream[1])
+
+
+@pytest.mark.parametrize("memory", ["GEM", "AGEM"])
+def test_growth_after_gem_in_the_plugin_list_refreshes_its_gradient_references(memory):
+    """A GEM or A-GEM plugin listed before SparseGrowPlugin takes its gradient references on
+    the memory before growth, in the same iteration: they are taken again on the grown model
+    (before, the projection failed with a size mismatch)."""
+    from avalanche.training import Naive
+    from avalanche.training.plugins import AGEMPlugin, GEMPlugin
+
+    torch.manual_seed(0)
+    stream = _stream("class")
+    model = mlp()
+    memory_plugin = (GEMPlugin(patterns_per_experience=10, memory_strength=0.5)
+                     if memory == "GEM" else AGEMPlugin(patterns_per_experience=10,
+                                                        sample_size=10))
+    sg = SparseGrowPlugin()
+    strategy = Naive(model=model, optimizer=_sgd(model), criterion=nn.CrossEntropyLoss(),
+                     train_mb_size=16, train_epochs=1, plugins=[memory_plugin, sg],
+                     evaluator=quiet_evaluator())
+    for experience in stream.train_stream:
+        strategy.train(experience)
+    assert len(sg.growth.history) == 1
+    total = count_parameters(model)
+    references = memory_plugin.G if memory == "GEM" else memory_plugin.reference_gradients
+    assert references.shape[-1] == total

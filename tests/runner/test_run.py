@@ -1,3 +1,4 @@
+import copy
 import csv
 import json
 import time
@@ -5,6 +6,7 @@ import time
 import pytest
 import yaml
 
+import sparsegrow
 from sparsegrow.cli import main
 from sparsegrow.config import load_experiment
 from sparsegrow.errors import ConfigError
@@ -184,6 +186,40 @@ def test_finished_run_is_skipped_and_untouched(make_experiment):
     assert run_one(load_experiment(plan.path, ["seeds=[0,5]"]), "naive", 0) == (folder, False)
 
 
+def _rewrite_config(folder, config) -> None:
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_a_run_recorded_by_another_version_is_compared_by_what_it_ran(make_experiment):
+    plan = load_experiment(make_experiment(strategies=["sparsegrow"], n_experiences=2))
+    folder, _ = run_one(plan, "sparsegrow", 0)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    assert config["version"] == sparsegrow.__version__
+    # as 0.1 recorded it: no version, no keys the schema gained since at their defaults
+    # (training.amp, preset.base_args), the plugin's keywords as 0.1 spelled them
+    old = copy.deepcopy(config)
+    for section in (old, old["experiment"]):
+        del section["training"]["amp"]
+    del old["version"], old["preset"]["base_args"]
+    old["preset"]["plugins"] = [{"name": "sparsegrow", "energy": 0.97}]
+    _rewrite_config(folder, old)
+    assert run_one(plan, "sparsegrow", 0) == (folder, False)
+    # another plugin, or another training value, is another run whatever the version
+    for key, value in (("plugins", [{"name": "ewc"}]), ("base", "der")):
+        _rewrite_config(folder, {**old, "preset": {**old["preset"], key: value}})
+        with pytest.raises(ConfigError, match="holds results of a different config"):
+            run_one(plan, "sparsegrow", 0)
+    _rewrite_config(folder, {**old, "training": {**old["training"], "lr": 0.5}})
+    with pytest.raises(ConfigError, match="holds results of a different config"):
+        run_one(plan, "sparsegrow", 0)
+    # within one minor version every keyword counts
+    same_minor = copy.deepcopy(config)
+    same_minor["preset"]["plugins"][0]["budget"] = 3.0
+    _rewrite_config(folder, same_minor)
+    with pytest.raises(ConfigError, match="holds results of a different config"):
+        run_one(plan, "sparsegrow", 0)
+
+
 def test_plots_of_removed_variants_go_and_plots_of_other_runs_stay(make_experiment):
     """A variant dropped from the experiment, with its runs deleted, leaves no plot behind;
     a variant that still has runs keeps its plots when a launch runs only the others."""
@@ -233,3 +269,20 @@ def test_an_added_plugin_with_a_bad_keyword_is_one_line(make_experiment):
     with pytest.raises(ConfigError, match=r"tiny\.yaml: strategies\[0\]\.add_plugins\[0\]\.units: "
                        r"unknown keyword of SparseGrowPlugin \(accepted: layers, "):
         load_experiment(make_experiment(strategies=[variant]))
+
+
+def test_a_job_stopped_by_a_one_line_error_is_reported_with_the_others(make_experiment, capsys):
+    # SI cannot follow growth: the plugin refuses it at the first experience; the jobs after
+    # it still run, and each refusal is one line of the launch's report
+    refused = {"name": "si_with_sparsegrow", "preset": "si",
+               "add_plugins": [{"name": "sparsegrow"}]}
+    path = make_experiment(strategies=[refused, "naive"], seeds=[0, 1], n_experiences=2)
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    for seed in (0, 1):
+        assert (f"failed: si_with_sparsegrow seed{seed}: SparseGrowPlugin grows the model, which "
+                f"cannot be combined with SynapticIntelligencePlugin: SI "
+                f"(SynapticIntelligencePlugin) stores flattened copies") in "\n".join(err)
+    assert err[-1] == "error: 2 of 4 run(s) failed (lines above); the summaries leave them out"
+    exp = path.parent.parent / "results" / "tiny"
+    assert all((exp / "naive" / f"seed{s}" / "metrics.json").is_file() for s in (0, 1))
