@@ -31,7 +31,7 @@ from typing import List
 from sparsegrow.config import load_experiment
 from sparsegrow.config.compose import parse_override
 from sparsegrow.config.loading import override_text, read_sweep
-from sparsegrow.errors import ConfigError, DivergenceError, SparseGrowError
+from sparsegrow.errors import ConfigError, SparseGrowError
 from sparsegrow.runner.outputs import summarize, write_summary
 from sparsegrow.runner.plots import plot_experiment
 
@@ -153,7 +153,7 @@ def run_job(cfg) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
     from sparsegrow.runner.build import use_gpu_slot
-    from sparsegrow.runner.run import run_one
+    from sparsegrow.runner.run import RUN_FAILURES, run_one
     from sparsegrow.logging import resolve_mode
 
     # Avalanche's own deprecation notices (e.g. ReplayPlugin's storage policy, on every
@@ -170,7 +170,7 @@ def run_job(cfg) -> dict:
     mode = resolve_mode(plan.experiment.logging.wandb.mode.value)
     try:
         out, ran = run_one(plan, job.strategy, job.seed, wandb_mode=mode)
-    except DivergenceError:       # its failed.json says why; the summary reads it
+    except RUN_FAILURES:          # its failed.json says why; the summary reads it
         return {"status": "failed"}
     except SparseGrowError as err:
         # a reason in one line (a plugin refuses the strategy; a finished run of another

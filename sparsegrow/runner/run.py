@@ -27,7 +27,7 @@ from sparsegrow import __version__
 from sparsegrow.config import Plan
 from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters, later_units_silenced
-from sparsegrow.errors import ConfigError, DivergenceError, GrowthError
+from sparsegrow.errors import ConfigError, DivergenceError, GrowthError, IncompatiblePluginError
 from sparsegrow.runner import checkpoint, metrics
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
                                      make_optimizer, protection, resolve_device,
@@ -121,6 +121,10 @@ def _load_plugin_states(plugins, states, device) -> None:
         else:
             vars(plugin).update(state)
 
+
+# how a run can fail with a reason that is a result (the loss diverged; a plugin refuses the
+# strategy it was put in): written to its failed.json, which the summary reports
+RUN_FAILURES = (DivergenceError, IncompatiblePluginError)
 
 # what a base template keeps across experiences besides the model (its replay buffer)
 TEMPLATE_STATE = {"der": ("storage_policy",), "er_ace": ("storage_policy",)}
@@ -375,8 +379,10 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
             start = time.perf_counter()
             try:
                 strategy.train(steps[i])
-            except DivergenceError as err:
-                err = DivergenceError(f"strategy {strategy_name}, seed {seed}, {err}")
+            except RUN_FAILURES as err:
+                # a result too: the run's failed.json says why, and the launch goes on
+                sep = ", " if isinstance(err, DivergenceError) else ": "
+                err = type(err)(f"strategy {strategy_name}, seed {seed}{sep}{err}")
                 write_failure(out, str(err))
                 raise err from None
             train_time = time.perf_counter() - start

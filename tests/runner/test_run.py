@@ -280,9 +280,16 @@ def test_a_job_stopped_by_a_one_line_error_is_reported_with_the_others(make_expe
     assert main(["run", str(path)]) == 1
     err = capsys.readouterr().err.splitlines()
     for seed in (0, 1):
-        assert (f"failed: si_with_sparsegrow seed{seed}: SparseGrowPlugin grows the model, which "
-                f"cannot be combined with SynapticIntelligencePlugin: SI "
+        assert (f"failed: strategy si_with_sparsegrow, seed {seed}: SparseGrowPlugin grows the "
+                f"model, which cannot be combined with SynapticIntelligencePlugin: SI "
                 f"(SynapticIntelligencePlugin) stores flattened copies") in "\n".join(err)
     assert err[-1] == "error: 2 of 4 run(s) failed (lines above); the summaries leave them out"
     exp = path.parent.parent / "results" / "tiny"
     assert all((exp / "naive" / f"seed{s}" / "metrics.json").is_file() for s in (0, 1))
+
+    # finished runs of another config: every job says so, none stops the others
+    assert main(["run", str(path), "training.lr=0.2"]) == 1
+    err = capsys.readouterr().err
+    for seed in (0, 1):
+        assert (f"failed: naive seed{seed}: {exp / 'naive' / f'seed{seed}'} holds results of a "
+                f"different config than this run's") in err
