@@ -386,6 +386,8 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                 write_failure(out, str(err))
                 raise err from None
             train_time = time.perf_counter() - start
+            # GDumb trains a fresh copy of the initial model at each experience
+            model, optimizer = strategy.model, strategy.optimizer
             timings = _timings(plugins, strategy)
             # the GIFt metric's evaluations at growth are measurement, left out like eval()
             train_time -= timings.get("gift", 0.0) - gift_before

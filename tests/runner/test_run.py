@@ -293,3 +293,18 @@ def test_a_job_stopped_by_a_one_line_error_is_reported_with_the_others(make_expe
     for seed in (0, 1):
         assert (f"failed: naive seed{seed}: {exp / 'naive' / f'seed{seed}'} holds results of a "
                 f"different config than this run's") in err
+
+
+def test_a_strategy_that_replaces_the_model_is_recorded_from_its_new_model(make_experiment,
+                                                                           tmp_path):
+    # GDumb trains a fresh copy of the initial model at each experience: the checkpoint, the
+    # widths and the parameter count follow the strategy's model, not the one built first
+    local = tmp_path / "experiments" / "strategies"
+    local.mkdir(parents=True)
+    (local / "gdumb.yaml").write_text(yaml.safe_dump(
+        {"base": "naive", "plugins": [{"name": "gdumb", "mem_size": 40},
+                                      {"name": "sparsegrow"}]}))
+    plan = load_experiment(make_experiment(strategies=["gdumb"], n_experiences=2))
+    folder, ran = run_one(plan, "gdumb", 0)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert ran and metrics["params_end"] > metrics["params_start"]
