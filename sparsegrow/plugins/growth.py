@@ -37,7 +37,7 @@ from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_de
                                        refuse_distributed, timed)
 from sparsegrow.plugins.compat import (check_strategy, follow_growth,
                                        refresh_iteration_references, warn_bypassed)
-from sparsegrow.plugins.online import ExperienceSpan
+from sparsegrow.plugins.online import ExperienceSpan, real_experience
 from sparsegrow.plugins.options import GrowthOptions
 from sparsegrow.plugins.replaced import ModelWatch, drop_unfollowable_locks
 from sparsegrow.protection.classes import is_class_incremental
@@ -298,8 +298,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         model, pairs = strategy.model, grower.pairs
         params = count_parameters(model)
         budget = resolve_budget(self.budget, self._initial_params or params)
-        # the real experience: on an online stream, the one its sub-experiences were cut from
-        experience = getattr(strategy.experience, "origin_experience", strategy.experience)
+        experience = real_experience(strategy.experience)
         try:
             events_left = len(experience.origin_stream) - experience.current_experience
         except (AttributeError, TypeError):   # a stream of unknown length (lazy generator)
@@ -372,9 +371,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def _decide_gate(self, strategy) -> None:
         """The automatic gate: off for good on a class-incremental stream."""
         self._gate_auto = False
-        experience = getattr(strategy.experience, "origin_experience", None) \
-            or strategy.experience
-        if is_class_incremental(experience):
+        if is_class_incremental(real_experience(strategy.experience)):
             self.gate = None
             _log.info("birth gate off: the stream is class-incremental, where judging an "
                       "input's experience by its nearest mean input confuses classes")
@@ -426,8 +423,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._experiences += 1
         if self.gate is not None:
             grower = self._grower_for(strategy)
-            experience = getattr(strategy.experience, "origin_experience", None) \
-                or strategy.experience
+            experience = real_experience(strategy.experience)
             inputs = sample_inputs(experience.dataset, device=strategy.device,
                                    seed=self.seed + self._experiences)
             self.gate.record(inputs, grower.widths(), grower.pairs)

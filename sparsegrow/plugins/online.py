@@ -13,6 +13,11 @@ experience starts and ends at once.
 from __future__ import annotations
 
 
+def real_experience(experience):
+    """The experience ``experience`` was cut from on an online stream; else itself."""
+    return getattr(experience, "origin_experience", None) or experience
+
+
 class ExperienceSpan:
     """Where the current (sub-)experience lies in its real experience."""
 

@@ -76,7 +76,6 @@ class ExperimentResult:
     skipped: list[Path] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)     # one line per failed run
     missing: list[str] = field(default_factory=list)    # runs neither finished nor failed
-    errored: set = field(default_factory=set)   # (strategy, "seed<k>") stopped by an error
     wandb: list[str] = field(default_factory=list)      # offline folders or URLs of the runs
     wandb_mode: str = "disabled"
 
@@ -213,13 +212,14 @@ def aggregate(jobs: list[Job], outcomes: list[dict] | None = None) -> list[Exper
     finished there; the others are named, failed or missing. ``outcomes`` (the jobs' return
     values; None when the launch itself failed) tell which ran now and the W&B mode."""
     results = {}
+    errored = set()   # (directory, strategy, "seed<k>") of the jobs stopped by an error
     for i, job in enumerate(jobs):
         result = results.setdefault(job.directory, ExperimentResult(
             directory=Path(job.directory), table="", plots=[]))
         outcome = outcomes[i] if outcomes is not None else {"status": None}
         if outcome["status"] == "error":
             result.failed.append(outcome["error"])
-            result.errored.add((job.strategy, f"seed{job.seed}"))
+            errored.add((job.directory, job.strategy, f"seed{job.seed}"))
         if outcome["status"] in ("ran", "skipped"):
             folder = Path(outcome["folder"])
             (result.ran if outcome["status"] == "ran" else result.skipped).append(folder)
@@ -237,7 +237,7 @@ def aggregate(jobs: list[Job], outcomes: list[dict] | None = None) -> list[Exper
             for seed, status in entry.get("unfinished", {}).items():
                 if status.startswith("failed: "):
                     result.failed.append(status.removeprefix("failed: "))
-                elif (strategy, seed) not in result.errored:
+                elif (directory, strategy, seed) not in errored:
                     result.missing.append(f"{strategy} {seed}")
     return list(results.values())
 

@@ -126,8 +126,11 @@ def _load_plugin_states(plugins, states, device) -> None:
 # strategy it was put in): written to its failed.json, which the summary reports
 RUN_FAILURES = (DivergenceError, IncompatiblePluginError)
 
-# what a base template keeps across experiences besides the model (its replay buffer)
-TEMPLATE_STATE = {"der": ("storage_policy",), "er_ace": ("storage_policy",)}
+
+def _template_state(strategy) -> dict:
+    """What the base template itself keeps across experiences besides the model: the replay
+    buffer of a template that has its own (DER, ER-ACE); Replay's is its plugin's state."""
+    return {k: v for k, v in vars(strategy).items() if k == "storage_policy"}
 
 
 def _clock_state(strategy) -> dict:
@@ -413,7 +416,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
                 "optimizer": _optimizer_state(model, optimizer),
                 "plugins": _plugin_states(plugins), "growth_events": events,
                 "logger": logger.state_dict(), "clock": _clock_state(strategy),
-                "template": {k: getattr(strategy, k) for k in TEMPLATE_STATE.get(base, ())},
+                "template": _template_state(strategy),
                 "wandb_logger": None if wb is None else wb.state_dict(),
                 "scaler": (None if getattr(strategy, "scaler", None) is None
                            else strategy.scaler.state_dict()),
