@@ -14,6 +14,7 @@ autocast region or TF32 setting the training step uses.
 
 from __future__ import annotations
 
+import operator
 from contextlib import ExitStack, contextmanager
 from typing import Callable
 
@@ -22,28 +23,77 @@ import torch
 from sparsegrow.errors import DivergenceError
 
 
+# torch >= 2.9 keeps a float32 precision per backend and operation beside the legacy global
+# one (``torch.set_float32_matmul_precision``), and refuses to read the global one once the two
+# disagree. Setting the global one also rewrites the per-backend ones, so a block that restores
+# only the global setting leaves, e.g., oneDNN's matmul at "tf32" behind a caller who had
+# changed only ``torch.backends.cuda.matmul.allow_tf32``; that caller's next
+# ``torch.get_float32_matmul_precision()`` (or torch's own) then raises. Each switch is
+# therefore saved and restored by itself.
+_FP32_SWITCHES = ("cuda.matmul", "cudnn.conv", "mkldnn.matmul", "mkldnn.conv")
+
+
+def _fp32_switches() -> list:
+    """The per-backend float32 precision switches this torch has (none before 2.9)."""
+    found = []
+    for path in _FP32_SWITCHES:
+        try:
+            switch = operator.attrgetter(path)(torch.backends)
+        except AttributeError:
+            continue
+        if hasattr(switch, "fp32_precision"):
+            found.append(switch)
+    return found
+
+
 @contextmanager
 def full_precision():
     """Run the block in full-precision float32: autocast off on every device type, no TF32 in
-    matmuls or cuDNN convolutions; the previous settings are restored afterwards.
+    matmuls or cuDNN convolutions, no reduced precision in oneDNN's; the caller's settings,
+    every backend's separately, are restored exactly afterwards.
 
     Bases, spectra and projections decide what old inputs see: a projection through bfloat16
     products or TF32's 10-bit mantissa leaves a protected layer's response on old inputs off
     by ~1e-3 instead of float32 rounding, and CUDA has no half-precision ``eigh`` at all. Use
     it as a ``with`` block or as a decorator.
     """
-    precision = torch.get_float32_matmul_precision()
-    cudnn_tf32 = torch.backends.cudnn.allow_tf32
+    switches = _fp32_switches()
+    saved = [switch.fp32_precision for switch in switches]
+    try:
+        precision = torch.get_float32_matmul_precision()
+    except RuntimeError:    # the caller mixed the two APIs; its per-backend switches are the truth
+        precision = None
+    cudnn_tf32 = None if switches else torch.backends.cudnn.allow_tf32
     with ExitStack() as stack:
         for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
             stack.enter_context(torch.autocast(device_type=device, enabled=False))
         torch.set_float32_matmul_precision("highest")
-        torch.backends.cudnn.allow_tf32 = False
+        for switch in switches:
+            switch.fp32_precision = "ieee"
+        if cudnn_tf32 is not None:
+            torch.backends.cudnn.allow_tf32 = False
         try:
             yield
         finally:
-            torch.set_float32_matmul_precision(precision)
-            torch.backends.cudnn.allow_tf32 = cudnn_tf32
+            if precision is not None:
+                torch.set_float32_matmul_precision(precision)
+            for switch, value in zip(switches, saved):
+                switch.fp32_precision = value
+            if cudnn_tf32 is not None:
+                torch.backends.cudnn.allow_tf32 = cudnn_tf32
+
+
+def canonical_signs(rows: torch.Tensor) -> torch.Tensor:
+    """``rows``, each multiplied by ±1 so that its largest-magnitude entry is positive.
+
+    Singular vectors, eigenvectors and a QR factor's columns have no sign of their own: LAPACK
+    and cuSOLVER pick them differently, so a direction that becomes weights (a new unit's
+    incoming row, whose sign decides where its ReLU fires) is given one fixed by its entries.
+    """
+    if rows.numel() == 0:
+        return rows
+    pivot = rows.gather(1, rows.abs().argmax(1, keepdim=True))
+    return torch.where(pivot < 0, -rows, rows)
 
 
 @full_precision()

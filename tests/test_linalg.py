@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparsegrow.linalg import thin_svd
+from sparsegrow.linalg import canonical_signs, full_precision, thin_svd
 
 
 @pytest.mark.parametrize("shape", [(30, 80), (80, 30)])
@@ -59,3 +59,45 @@ def test_thin_svd_rank_returns_the_leading_triplets_the_callback_asks_for(shape)
     torch.testing.assert_close(s, full[1][:4])
     torch.testing.assert_close(u, full[0][:, :4], atol=1e-5, rtol=0)
     torch.testing.assert_close(vh, full[2][:4], atol=1e-5, rtol=0)
+
+
+def test_canonical_signs_make_the_largest_entry_of_each_row_positive():
+    rows = torch.tensor([[0.1, -0.9, 0.2], [0.5, 0.1, -0.3], [0.0, 0.0, 0.0]])
+    expected = torch.tensor([[-0.1, 0.9, -0.2], [0.5, 0.1, -0.3], [0.0, 0.0, 0.0]])
+    assert torch.equal(canonical_signs(rows), expected)
+    assert torch.equal(canonical_signs(-rows)[:2], expected[:2])
+    assert canonical_signs(torch.zeros(0, 3)).shape == (0, 3)
+
+
+def _precision_state():
+    switches = [torch.backends.cuda.matmul, torch.backends.cudnn.conv,
+                torch.backends.mkldnn.matmul, torch.backends.mkldnn.conv]
+    return [s.fp32_precision for s in switches], torch.backends.cuda.matmul.allow_tf32
+
+
+@pytest.mark.skipif(not hasattr(torch.backends.cuda.matmul, "fp32_precision"),
+                    reason="per-backend float32 precision arrived in torch 2.9")
+def test_full_precision_restores_each_backend_of_a_caller_who_used_the_legacy_switch():
+    """Seen on an H200 with torch 2.11: a caller set ``allow_tf32`` (the legacy switch), the
+    block restored the global precision, which also set oneDNN's matmul to TF32; after the
+    caller's next legacy switch, torch refused to read the precision ("mix of the legacy and
+    new APIs") inside the next block."""
+    before = _precision_state()
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        state = _precision_state()
+        with full_precision():
+            assert torch.backends.mkldnn.matmul.fp32_precision == "ieee"
+            assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+        assert _precision_state() == state
+        torch.backends.cuda.matmul.allow_tf32 = False
+        with full_precision():
+            pass
+        torch.get_float32_matmul_precision()   # raised before the fix
+    finally:
+        torch.set_float32_matmul_precision("highest")
+        for switch, value in zip([torch.backends.cuda.matmul, torch.backends.cudnn.conv,
+                                  torch.backends.mkldnn.matmul, torch.backends.mkldnn.conv],
+                                 before[0]):
+            switch.fp32_precision = value
+        torch.backends.cuda.matmul.allow_tf32 = before[1]

@@ -35,7 +35,7 @@ from sparsegrow.errors import GrowthError
 from sparsegrow.growth.cross_covariance import Spectrum
 from sparsegrow.growth.graph import ExpandablePair
 from sparsegrow.growth.layers import get_layer, get_module
-from sparsegrow.linalg import full_precision
+from sparsegrow.linalg import canonical_signs, full_precision
 
 INITIALIZERS = ("random", "zero_out", "net2wider", "on_data")
 
@@ -121,14 +121,14 @@ def _top_directions(spectrum: Spectrum, m: int, basis, generator) -> torch.Tenso
     else:
         values, vh = spectrum.restricted(basis)
     rank = int((values > values.max() * 1e-6).sum()) if values.numel() and values.max() > 0 else 0
-    rows = vh[: min(m, rank)]
+    rows = canonical_signs(vh[: min(m, rank)])
     if rows.shape[0] < m:
         fill = torch.randn(m - rows.shape[0], vh.shape[1], generator=generator)
         fill = fill.to(rows.device, rows.dtype)
         fill = _project_out(_project_out(fill, basis), rows.T)
         room = vh.shape[1] - rows.shape[0] - (0 if basis is None else basis.shape[1])
         room = min(max(room, 0), fill.shape[0])
-        fill[:room] = torch.linalg.qr(fill[:room].T).Q.T
+        fill[:room] = canonical_signs(torch.linalg.qr(fill[:room].T).Q.T)
         rows = torch.cat([rows, _project_out(_project_out(fill, basis), rows.T)])
     return rows
 

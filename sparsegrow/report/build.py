@@ -17,7 +17,8 @@ from pathlib import Path
 from sparsegrow.runner import metrics as M
 from sparsegrow.runner.outputs import markdown_table, unfinished_lines
 
-from .spec import SECTIONS, GrowthRows, LongStream, Performance, Routing, experiment_file
+from .spec import (SECTIONS, GpuCheck, GrowthRows, LongStream, Performance, Routing,
+                   experiment_file)
 
 
 def _summary(results: Path, experiment: str) -> dict | None:
@@ -235,6 +236,27 @@ def _routing_section(results: Path, spec: Routing) -> list[str]:
                      f"{min(shares[1:], default=1.0):.2f} | "
                      f"{'armed' if entry['arms'] else 'off'} |")
     return lines + [""]
+
+
+def _gpu_section(results: Path, spec: GpuCheck) -> list[str]:
+    from sparsegrow.bench.gpu import table
+
+    file = results / spec.file
+    if not file.is_file():
+        return [spec.note, "", f"Not run yet: on a CUDA machine `sparsegrow bench gpu` writes "
+                f"`{file}`.", ""]
+    report = json.loads(file.read_text())
+    lines = [spec.note, "",
+             f"{report['device_name']}, torch {report['torch']}, CUDA {report['cuda']} "
+             f"(`{report['command']}`): {'every section ok' if report['ok'] else 'NOT ok'}.", "",
+             table(report), ""]
+    timing = report["sections"].get("timing", {})
+    for name, s in timing.get("strategies", {}).items():
+        if s.get("plugin_timings_s"):
+            passes = ", ".join(f"{k} {v:.2f} s" for k, v in s["plugin_timings_s"].items())
+            lines += [f"{name}'s plugin passes in its {s['train_s']:.2f} s of training: "
+                      f"{passes}.", ""]
+    return lines
 
 
 def _performance_section(results: Path, spec: Performance) -> list[str]:
@@ -618,6 +640,8 @@ def build_report(results: Path = Path("results"), out: Path = Path("RESULTS.md")
             lines += _growth_section(results, section)
         elif isinstance(section, Routing):
             lines += _routing_section(results, section)
+        elif isinstance(section, GpuCheck):
+            lines += _gpu_section(results, section)
         else:
             lines += [section.note, ""] if section.note else []
             for experiment in section.experiments:

@@ -72,6 +72,16 @@ class Routing:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class GpuCheck:
+    """The table of ``sparsegrow bench gpu``'s JSON file (under the results folder), written on
+    a CUDA machine."""
+
+    title: str
+    file: str
+    note: str = ""
+
+
 SECTIONS = [
     Table("1. Growth-strategy study (GIFt)",
           ["growth_study_permuted_mnist_10", "growth_study_split_mnist_5"], GROWTH,
@@ -131,6 +141,14 @@ SECTIONS = [
          "performance/performance_split_mnist_5_resnet18_reduced.json", 1.15),
         ("VGG-sized linear layer (25088 inputs)", "performance/performance_vgg_classifier.json",
          1.5))),
+    GpuCheck("6a. The GPU check", "gpu/gpu_check.json",
+             "`sparsegrow bench gpu` (`make gpu-check`) on a CUDA machine: the tests marked "
+             "`cuda`, CPU-vs-CUDA agreement (TF32 off) of a growth event, an on-data init and a "
+             "protected step, SparseGrow's and Naive's train time and peak GPU memory on the "
+             "reduced ResNet-18 (Split MNIST 5, 2,000 samples per experience: a few steps each, "
+             "so a pass that runs once per experience weighs far more than in table 6), and "
+             "two experiences under bf16 and fp16 autocast against float32 (8,000 samples per "
+             "experience). Section limits and tolerances: `sparsegrow/bench/gpu/`."),
     Table("8. Gradient Projection Memory's Permuted MNIST protocol",
           ["gpm_permuted_mnist_10"], ["acc", "bwt", "la", "param_overhead", "train_time_s"],
           "GPM's own protocol (sahagobinda/GPM main_pmnist.py): MLP 784-100-100-10 without "

@@ -1,6 +1,7 @@
 """Cross-covariance M, its spectrum, the growth size, and the initialisers' values."""
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -107,6 +108,24 @@ def test_on_data_rows_are_top_singular_directions_scaled_and_sparse():
     rows = sparse_model[1].weight[10:]
     assert mask.shape == sparse_model[1].weight.shape and mask[:10].all()
     assert torch.equal(mask[10:], rows != 0) and (rows != 0).sum(1).tolist() == [6, 6, 6]
+
+
+def test_on_data_rows_do_not_depend_on_the_sign_the_svd_returns():
+    """LAPACK and cuSOLVER give singular vectors opposite signs (seen on an H200: a CPU and a
+    CUDA growth differed by 0.65 in conv1's new rows); the new rows take a sign fixed by their
+    entries, and the random fill past M's rank one fixed by the QR's."""
+    torch.manual_seed(0)
+    model = settle(mlp())
+    spectrum = Grower(model).spectrum(batches(model), F.cross_entropy)["3"]
+    flipped = dataclasses.replace(spectrum, directions=-spectrum.directions)
+    rows = []
+    for s in (spectrum, flipped):
+        grown = copy.deepcopy(model)
+        Grower(grown).widen("3", 4, init="on_data", spectrum=s,
+                            generator=torch.Generator().manual_seed(1))
+        rows.append(grown[3].weight[8:].detach())
+    assert torch.equal(rows[0], rows[1])
+    assert (rows[0].gather(1, rows[0].abs().argmax(1, keepdim=True)) > 0).all()
 
 
 def test_on_data_fills_beyond_the_rank_of_m_with_orthonormal_directions():

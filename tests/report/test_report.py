@@ -269,6 +269,31 @@ def test_the_judges_routing_table_comes_from_the_bench_file(tmp_path):
     assert "| B | 1.00 0.60 0.90 | 0.60 | off |" in text
 
 
+def test_the_gpu_check_table_comes_from_its_file(tmp_path):
+    results = tmp_path / "results"
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert "Not run yet: on a CUDA machine `sparsegrow bench gpu` writes" in text
+    (results / "gpu").mkdir(parents=True)
+    strategy = {"train_s": 2.0, "time_ratio": 2.0, "peak_memory_mb": 400.0,
+                "plugin_timings_s": {"growth": 0.5, "gating": 0.25}}
+    (results / "gpu" / "gpu_check.json").write_text(json.dumps({
+        "ok": False, "device_name": "GPU X", "torch": "2.11", "cuda": "13.0",
+        "command": "sparsegrow bench gpu", "sections": {
+            "cuda_tests": {"status": "ok", "seconds": 3.0, "passed": 5, "failed": 0,
+                           "errors": 0, "skipped": 0},
+            "timing": {"status": "ok", "seconds": 4.0, "strategies": {
+                "naive": {**strategy, "train_s": 1.0, "time_ratio": 1.0,
+                          "plugin_timings_s": {}}, "sparsegrow": strategy}},
+            "amp": {"status": "error", "seconds": 0.1, "error": "RuntimeError: boom\nmore"}}}))
+    text = build_report(results, tmp_path / "RESULTS.md")
+    assert "GPU X, torch 2.11, CUDA 13.0 (`sparsegrow bench gpu`): NOT ok." in text
+    assert "| cuda_tests | ok | 3.0 | 5 passed, 0 failed, 0 errors, 0 skipped |" in text
+    assert "| amp | error | 0.1 | RuntimeError: boom |" in text
+    assert ("sparsegrow's plugin passes in its 2.00 s of training: growth 0.50 s, "
+            "gating 0.25 s.") in text
+    assert "naive's plugin passes" not in text
+
+
 def test_default_growth_and_budget_targets(tmp_path):
     results = tmp_path / "results"
     for seed in (0, 1):

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import torch
+from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from sparsegrow.errors import SparseGrowError
@@ -19,12 +20,11 @@ from .sections import Budget
 AMP_NAMES = {dtype: name for name, dtype in AMP_DTYPES.items()}
 
 
-def _plan(experiment: Path, budget: Budget, overrides: list[str]):
+def _plan(experiment: Path, train_subset: int, overrides: list[str]):
     from sparsegrow.config import load_experiment
     from sparsegrow.runner.run import build_benchmark_for
 
-    plan = load_experiment(experiment,
-                           [f"++benchmark.train_subset={budget.train_subset}", *overrides])
+    plan = load_experiment(experiment, [f"++benchmark.train_subset={train_subset}", *overrides])
     return plan, build_benchmark_for(plan, 0)
 
 
@@ -98,7 +98,12 @@ def _time_strategy(plan, name: str, bench, device, budget: Budget) -> dict:
         with _Clock(device) as clock:
             strategy.train(exp)
         per_experience.append(clock.seconds)
+    passes: dict[str, float] = {}    # the plugins' own timings: where the extra time goes
+    for plugin in plugins:
+        for key, seconds in getattr(plugin, "timings", {}).items():
+            passes[key] = passes.get(key, 0.0) + seconds
     return {"train_s": sum(per_experience), "per_experience_s": per_experience,
+            "plugin_timings_s": passes,
             "iterations": int(strategy.clock.train_iterations),
             "grows": any(grows(p) for p in plugins), "growth_events": _growth_events(plugins),
             "peak_memory_mb": (torch.cuda.max_memory_allocated(device) / 2**20
@@ -110,7 +115,7 @@ def timing(device: torch.device, budget: Budget, experiment: Path,
            overrides: list[str]) -> dict:
     """Train time and peak GPU memory of every strategy of ``experiment``, ratio to the first;
     one untimed experience first, so that CUDA/cuDNN start-up is no strategy's cost."""
-    plan, bench = _plan(experiment, budget, overrides)
+    plan, bench = _plan(experiment, budget.train_subset, overrides)
     names = list(plan.presets)
     warm_up, _ = _strategy(plan, names[0], bench, device)
     warm_up.train(bench.train_stream[0])
@@ -145,15 +150,27 @@ def _accuracy(model: nn.Module, dataset, *, samples: int, device) -> float:
     return correct / len(subset)
 
 
+class _LossTrace(SupervisedPlugin, supports_distributed=True):
+    """Each training iteration's (unscaled) loss: the strategy's ``loss`` is reset to zero when
+    its training ends, so reading it afterwards checks nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: list[float] = []
+
+    def after_training_iteration(self, strategy, **kwargs):
+        self.values.append(float(strategy.loss.detach()))
+
+
 def amp(device: torch.device, budget: Budget, experiment: Path, overrides: list[str],
         margin: float, strategy: str = "sparsegrow") -> dict:
     """The ``strategy`` preset on two experiences (growth happens in the second) in float32 and
-    under each autocast dtype: growth, a finite loss, and accuracy on the experience just
-    learned within ``margin`` of float32's (on the first, forgetting on a class-incremental
-    stream makes the gap noise; it is recorded)."""
+    under each autocast dtype: growth, a finite loss at every iteration, and accuracy on the
+    experience just learned within ``margin`` of float32's (on the first, forgetting on a
+    class-incremental stream makes the gap noise; it is recorded)."""
     from avalanche.training import Naive
 
-    plan, bench = _plan(experiment, budget, overrides)
+    plan, bench = _plan(experiment, budget.amp_train_subset, overrides)
     if strategy not in plan.presets:
         raise SparseGrowError(f"the amp section trains '{strategy}', which {experiment} does not "
                               f"list (it has {', '.join(plan.presets)})")
@@ -162,12 +179,17 @@ def amp(device: torch.device, budget: Budget, experiment: Path, overrides: list[
     for dtype in [torch.float32, *_amp_dtypes(device)]:
         cls = Naive if dtype == torch.float32 else amp_template(Naive, AMP_NAMES[dtype])
         learner, plugins = _strategy(plan, strategy, bench, device, cls=cls)
+        losses = _LossTrace()
+        learner.plugins.append(losses)
         for exp in steps:
             learner.train(exp)
         run = {"accuracy_per_experience": [
                    _accuracy(learner.model, bench.test_stream[e.current_experience].dataset,
                              samples=budget.eval_samples, device=device) for e in steps],
-               "final_loss": float(learner.loss), "growth_events": _growth_events(plugins)}
+               "final_loss": losses.values[-1],
+               "iterations": len(losses.values),
+               "finite_losses": all(map(math.isfinite, losses.values)),
+               "growth_events": _growth_events(plugins)}
         if getattr(learner, "scaler", None) is not None:
             run["grad_scale"] = float(learner.scaler.get_scale())
         runs[str(dtype).removeprefix("torch.")] = run
@@ -175,7 +197,7 @@ def amp(device: torch.device, budget: Budget, experiment: Path, overrides: list[
     for run in runs.values():
         run["accuracy_gap"] = (run["accuracy_per_experience"][-1]
                                - reference["accuracy_per_experience"][-1])
-        run["ok"] = (run["growth_events"] > 0 and math.isfinite(run["final_loss"])
+        run["ok"] = (run["growth_events"] > 0 and run["finite_losses"]
                      and abs(run["accuracy_gap"]) <= margin)
     return {"ok": all(r["ok"] for r in runs.values()) and reference["growth_events"] > 0,
             "strategy": strategy, "margin": margin, "float32": reference, "autocast": runs}
