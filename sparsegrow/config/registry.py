@@ -23,6 +23,7 @@ PLUGINS = {
     "gdumb": ("avalanche.training.plugins", "GDumbPlugin"),
     "lfl": ("avalanche.training.plugins", "LFLPlugin"),
     "cope": ("avalanche.training.plugins", "CoPEPlugin"),
+    "gss": ("avalanche.training.plugins", "GSS_greedyPlugin"),
 }
 
 # each base: Avalanche's template (in avalanche.training), and the keywords of its own that a
@@ -33,6 +34,8 @@ BASES = {
     "cumulative": ("Cumulative", ()),
     "der": ("DER", ("mem_size", "batch_size_mem", "alpha", "beta")),
     "er_ace": ("ER_ACE", ("mem_size", "batch_size_mem")),
+    # its feature extractor is the model less its head (runner.build.feature_extractor)
+    "er_aml": ("ER_AML", ("mem_size", "batch_size_mem", "temp", "base_temp", "same_task_neg")),
 }
 
 

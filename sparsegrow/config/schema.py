@@ -39,6 +39,7 @@ class Base(Enum):
     cumulative = "cumulative"  # Cumulative: retrains on every experience so far at each step
     der = "der"            # Dark Experience Replay++ (Avalanche's DER template)
     er_ace = "er_ace"      # Experience Replay with asymmetric cross-entropy (ER_ACE template)
+    er_aml = "er_aml"      # Experience Replay with asymmetric metric learning (ER_AML template)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import fcntl
 import os
 import tempfile
@@ -126,6 +128,18 @@ def protection(plugins) -> dict[str, float]:
     return out
 
 
+def feature_extractor(model: nn.Module) -> nn.Module:
+    """ER-AML's feature extractor: the model less its last module (the head), sharing the
+    model's modules, so that growth reaches both."""
+    if not isinstance(model, nn.Sequential) or len(model) < 2:
+        raise ConfigError("base er_aml needs a feature extractor, which the runner takes as the "
+                          "model less its last module: that needs an nn.Sequential of at least "
+                          f"two modules (the model is a {type(model).__name__}); use another "
+                          "base or an MLP model")
+    # a plain Sequential: slicing would call the model's own class with positional modules
+    return nn.Sequential(OrderedDict(list(model.named_children())[:-1]))
+
+
 def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, training,
                    device, bench, logger, base_args=None):
     """An Avalanche strategy with accuracy metrics (+ GIFt when a plugin grows the model)
@@ -142,10 +156,13 @@ def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, tra
     evaluator = EvaluationPlugin(*metrics, loggers=[logger])
     template = getattr(avalanche.training, BASES[base][0])
     template = amp_template(template, training.amp)
+    kwargs = check_base_args(base, base_args, "preset")
+    if base == "er_aml":
+        kwargs["feature_extractor"] = feature_extractor(model)
     return template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
                     train_mb_size=training.batch_size, train_epochs=training.epochs,
                     eval_mb_size=training.eval_batch_size, device=device, plugins=plugins,
-                    evaluator=evaluator, **check_base_args(base, base_args, "preset"))
+                    evaluator=evaluator, **kwargs)
 
 
 def resolved_container(cfg) -> dict:

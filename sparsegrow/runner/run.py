@@ -106,10 +106,33 @@ def _restore_optimizer(training, model, saved: dict):
     return optimizer
 
 
+def _agem_sampler(plugin) -> None:
+    """A-GEM's memory sampler made again from its kept buffers by its own ``update_memory``
+    (the last buffer, already cut to ``patterns_per_experience``, is appended as it is)."""
+    if plugin.buffers:
+        *kept, last = plugin.buffers
+        plugin.buffers = kept
+        plugin.update_memory(last)
+
+
+# Avalanche plugins whose memory sampler is an iterator, which cannot be pickled: the attributes
+# a checkpoint leaves out, and how the sampler is made again from the memory it keeps. Its
+# random draws start when it is first read, in the next experience, after the RNG states are
+# restored, so a resumed run samples what the uninterrupted one did.
+_SAMPLERS = {"AGEMPlugin": (("buffer_dataloader", "buffer_dliter"), _agem_sampler)}
+
+
 def _plugin_states(plugins) -> list:
     """Our plugins' state_dicts; Avalanche's plugins (EWC, LwF, Replay, ...) as their
-    attribute dicts."""
-    return [p.state_dict() if hasattr(p, "state_dict") else dict(vars(p)) for p in plugins]
+    attribute dicts, less a memory sampler that cannot be pickled (:data:`_SAMPLERS`)."""
+    states = []
+    for plugin in plugins:
+        if hasattr(plugin, "state_dict"):
+            states.append(plugin.state_dict())
+            continue
+        left_out, _ = _SAMPLERS.get(type(plugin).__name__, ((), None))
+        states.append({k: v for k, v in vars(plugin).items() if k not in left_out})
+    return states
 
 
 def _load_plugin_states(plugins, states, device) -> None:
@@ -118,8 +141,11 @@ def _load_plugin_states(plugins, states, device) -> None:
         state = checkpoint.on_device(state, device)
         if hasattr(plugin, "load_state_dict"):
             plugin.load_state_dict(state)
-        else:
-            vars(plugin).update(state)
+            continue
+        vars(plugin).update(state)
+        _, remake = _SAMPLERS.get(type(plugin).__name__, ((), None))
+        if remake is not None:
+            remake(plugin)
 
 
 # how a run can fail with a reason that is a result (the loss diverged; a plugin refuses the

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+import torch
 import yaml
 
 import sparsegrow
@@ -134,10 +135,11 @@ def _comparable(metrics):
 # sparsegrow: grown shapes, masks and optimizer moments; the others: Avalanche's plugins, whose
 # state (replay buffer, EWC importances, LwF's previous model, SI's trajectories) is checkpointed
 # as their attributes; cumulative: the concatenated dataset of Avalanche's Cumulative, rebuilt;
-# der and er_ace: the template's own replay buffer (DER's with the stored logits).
+# der, er_ace, er_aml: the template's own replay buffer (DER's with the stored logits); agem: its
+# buffers, its memory sampler (an iterator) made again at the resume.
 @pytest.mark.parametrize("strategy, share", [
     ("sparsegrow", False), ("replay_ewc", False), ("lwf", False), ("si", False),
-    ("cumulative", False), ("der", False), ("er_ace", False),
+    ("cumulative", False), ("der", False), ("er_ace", False), ("er_aml", False), ("agem", False),
     ("replay_ewc", True),   # the replay buffer's data as references to the rebuilt benchmark
 ])
 def test_kill_and_resume_gives_identical_results(make_experiment, monkeypatch, strategy, share):
@@ -245,6 +247,28 @@ def test_a_variant_adds_plugins_after_its_presets_own(make_experiment):
     folder, _ = run_one(plan, "der_sparsegrow", 0)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["params_end"] > metrics["params_start"]   # the added plugin grew the model
+
+
+def test_er_aml_features_are_the_model_less_its_head_and_follow_growth():
+    from sparsegrow.growth import Grower
+    from sparsegrow.models import MLP
+    from sparsegrow.runner.build import feature_extractor
+
+    model = MLP(input_shape=(1, 4, 4), n_classes=3, hidden=[5])
+    features = feature_extractor(model)
+    assert list(dict(features.named_children())) == ["flatten", "fc1", "relu1"]
+    x = torch.zeros(2, 1, 4, 4)
+    Grower(model, example=x).widen("fc1", 2, init="zero_out")
+    assert features(x).shape == (2, 7)     # the grown width: the modules are the model's
+
+    class Net(torch.nn.Module):      # a forward of its own: no module is "the head"
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 2)
+
+    with pytest.raises(ConfigError, match=r"^base er_aml needs a feature extractor, .*\(the model "
+                       r"is a Net\); use another base or an MLP model$"):
+        feature_extractor(Net())
 
 
 @pytest.mark.parametrize("preset, message", [
