@@ -140,6 +140,27 @@ def feature_extractor(model: nn.Module) -> nn.Module:
     return nn.Sequential(OrderedDict(list(model.named_children())[:-1]))
 
 
+def check_er_aml(base_args: dict, *, batch_size: int, bench) -> None:
+    """ER_AML draws a full training minibatch of each class from its class-balanced buffer
+    (Avalanche 0.6.0 cycles a ``drop_last`` loader per class): once the buffer is shared by
+    more classes than leave each a minibatch, that loader is empty and training waits forever,
+    without a message. One line instead."""
+    import inspect
+
+    from avalanche.training import ER_AML
+
+    mem_size = base_args.get("mem_size",
+                             inspect.signature(ER_AML).parameters["mem_size"].default)
+    # from the labels: domain streams do not record their classes per experience
+    classes = len(set().union(*(e.dataset.targets.uniques for e in bench.train_stream)))
+    if mem_size // max(classes, 1) < batch_size:
+        raise ConfigError(f"base er_aml: mem_size {mem_size} leaves {mem_size // classes} samples "
+                          f"per class among the stream's {classes} classes, fewer than "
+                          f"training.batch_size {batch_size}: Avalanche 0.6.0's ER_AML then "
+                          "waits forever for a full minibatch of one class; set mem_size to at "
+                          f"least {classes * batch_size} or lower the batch size")
+
+
 def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, training,
                    device, bench, logger, base_args=None):
     """An Avalanche strategy with accuracy metrics (+ GIFt when a plugin grows the model)
@@ -158,6 +179,7 @@ def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, tra
     template = amp_template(template, training.amp)
     kwargs = check_base_args(base, base_args, "preset")
     if base == "er_aml":
+        check_er_aml(kwargs, batch_size=training.batch_size, bench=bench)
         kwargs["feature_extractor"] = feature_extractor(model)
     return template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
                     train_mb_size=training.batch_size, train_epochs=training.epochs,

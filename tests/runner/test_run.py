@@ -271,6 +271,25 @@ def test_er_aml_features_are_the_model_less_its_head_and_follow_growth():
         feature_extractor(Net())
 
 
+def test_er_aml_with_less_than_a_minibatch_per_class_in_its_buffer_is_one_line():
+    """Avalanche 0.6.0's ER_AML loops forever on an empty per-class loader (seen: a 500-sample
+    buffer, batch 128, at Split MNIST's second experience)."""
+    from types import SimpleNamespace
+
+    from sparsegrow.runner.build import check_er_aml
+
+    experiences = [SimpleNamespace(dataset=SimpleNamespace(targets=SimpleNamespace(
+        uniques={2 * i, 2 * i + 1}))) for i in range(5)]
+    bench = SimpleNamespace(train_stream=experiences)
+    check_er_aml({"mem_size": 1280}, batch_size=128, bench=bench)
+    with pytest.raises(ConfigError, match=r"^base er_aml: mem_size 500 leaves 50 samples per "
+                       r"class among the stream's 10 classes, fewer than training.batch_size "
+                       r"128: .* set mem_size to at least 1280 or lower the batch size$"):
+        check_er_aml({"mem_size": 500}, batch_size=128, bench=bench)
+    with pytest.raises(ConfigError, match="mem_size 200 leaves 20 samples"):   # its default
+        check_er_aml({}, batch_size=128, bench=bench)
+
+
 @pytest.mark.parametrize("preset, message", [
     ({"base": "der", "base_args": {"gamma": 1.0}, "plugins": []},
      "base_args.gamma is not a keyword of base der (it takes mem_size, batch_size_mem, alpha, "
