@@ -291,7 +291,8 @@ SECTIONS = [
           "growth at the start, became the default under masks (table 7's mask rows)."),
     Table("9. What SparseGrow composes with (MLP 2×400, test split)",
           ["composes_split_mnist_5", "composes_der_lr005_split_mnist_5",
-           "composes_permuted_mnist_10"],
+           "composes_gdumb_split_mnist_5", "composes_permuted_mnist_10",
+           "composes_gdumb_permuted_mnist_10"],
           ["acc", "bwt", "la", "param_overhead", "train_time_s"],
           "Each replay-based and regularisation strategy at its preset's settings, alone and "
           "with SparseGrowPlugin() added at its defaults (rows …_with_sparsegrow); rows "
