@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import fcntl
+import inspect
 import os
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -145,16 +145,15 @@ def check_er_aml(base_args: dict, *, batch_size: int, bench) -> None:
     (Avalanche 0.6.0 cycles a ``drop_last`` loader per class): once the buffer is shared by
     more classes than leave each a minibatch, that loader is empty and training waits forever,
     without a message. One line instead."""
-    import inspect
-
     from avalanche.training import ER_AML
 
     mem_size = base_args.get("mem_size",
                              inspect.signature(ER_AML).parameters["mem_size"].default)
     # from the labels: domain streams do not record their classes per experience
     classes = len(set().union(*(e.dataset.targets.uniques for e in bench.train_stream)))
-    if mem_size // max(classes, 1) < batch_size:
-        raise ConfigError(f"base er_aml: mem_size {mem_size} leaves {mem_size // classes} samples "
+    share = mem_size // max(classes, 1)
+    if share < batch_size:
+        raise ConfigError(f"base er_aml: mem_size {mem_size} leaves {share} samples "
                           f"per class among the stream's {classes} classes, fewer than "
                           f"training.batch_size {batch_size}: Avalanche 0.6.0's ER_AML then "
                           "waits forever for a full minibatch of one class; set mem_size to at "
