@@ -69,14 +69,16 @@ def test_canonical_signs_make_the_largest_entry_of_each_row_positive():
     assert canonical_signs(torch.zeros(0, 3)).shape == (0, 3)
 
 
+PER_BACKEND = hasattr(torch.backends.cuda.matmul, "fp32_precision")   # torch >= 2.9
+SWITCHES = ([torch.backends.cuda.matmul, torch.backends.cudnn.conv,
+             torch.backends.mkldnn.matmul, torch.backends.mkldnn.conv] if PER_BACKEND else [])
+
+
 def _precision_state():
-    switches = [torch.backends.cuda.matmul, torch.backends.cudnn.conv,
-                torch.backends.mkldnn.matmul, torch.backends.mkldnn.conv]
-    return [s.fp32_precision for s in switches], torch.backends.cuda.matmul.allow_tf32
+    return [s.fp32_precision for s in SWITCHES], torch.backends.cuda.matmul.allow_tf32
 
 
-@pytest.mark.skipif(not hasattr(torch.backends.cuda.matmul, "fp32_precision"),
-                    reason="per-backend float32 precision arrived in torch 2.9")
+@pytest.mark.skipif(not PER_BACKEND, reason="per-backend float32 precision arrived in torch 2.9")
 def test_full_precision_restores_each_backend_of_a_caller_who_used_the_legacy_switch():
     """Seen on an H200 with torch 2.11: a caller set ``allow_tf32`` (the legacy switch), the
     block restored the global precision, which also set oneDNN's matmul to TF32; after the
@@ -96,8 +98,6 @@ def test_full_precision_restores_each_backend_of_a_caller_who_used_the_legacy_sw
         torch.get_float32_matmul_precision()   # raised before the fix
     finally:
         torch.set_float32_matmul_precision("highest")
-        for switch, value in zip([torch.backends.cuda.matmul, torch.backends.cudnn.conv,
-                                  torch.backends.mkldnn.matmul, torch.backends.mkldnn.conv],
-                                 before[0]):
+        for switch, value in zip(SWITCHES, before[0]):
             switch.fp32_precision = value
         torch.backends.cuda.matmul.allow_tf32 = before[1]

@@ -221,12 +221,19 @@ def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
     return lines + [""]
 
 
-def _routing_section(results: Path, spec: Routing) -> list[str]:
+def _bench_file(results: Path, spec, missing: str) -> tuple[dict | None, list[str]]:
+    """A bench section's JSON file, or None with the section's note and ``missing`` (what
+    writes the file) in its place."""
     file = results / spec.file
     if not file.is_file():
-        return [spec.note, "", f"Not measured yet: `sparsegrow bench routing` writes "
-                f"`{file}`.", ""]
-    data = json.loads(file.read_text())
+        return None, [spec.note, "", f"{missing} writes `{file}`.", ""]
+    return json.loads(file.read_text()), []
+
+
+def _routing_section(results: Path, spec: Routing) -> list[str]:
+    data, lines = _bench_file(results, spec, "Not measured yet: `sparsegrow bench routing`")
+    if data is None:
+        return lines
     lines = [spec.note, "",
              "| Stream | Share judged home, per experience | Lowest after the first | Gate |",
              "|---|---|---|---|"]
@@ -241,11 +248,10 @@ def _routing_section(results: Path, spec: Routing) -> list[str]:
 def _gpu_section(results: Path, spec: GpuCheck) -> list[str]:
     from sparsegrow.bench.gpu import table
 
-    file = results / spec.file
-    if not file.is_file():
-        return [spec.note, "", f"Not run yet: on a CUDA machine `sparsegrow bench gpu` writes "
-                f"`{file}`.", ""]
-    report = json.loads(file.read_text())
+    report, lines = _bench_file(results, spec,
+                                "Not run yet: on a CUDA machine `sparsegrow bench gpu`")
+    if report is None:
+        return lines
     lines = [spec.note, "",
              f"{report['device_name']}, torch {report['torch']}, CUDA {report['cuda']} "
              f"(`{report['command']}`): {'every section ok' if report['ok'] else 'NOT ok'}.", "",

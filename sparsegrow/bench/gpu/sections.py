@@ -16,8 +16,9 @@ class Budget:
 
     train_subset: int        # training samples per experience (timing)
     # training samples per experience (amp): enough for float32 itself to converge, else the
-    # accuracy gap to float32 is one seed's noise (2,000 on an H200: float32 alone spread 0.37 to
-    # 0.98 over 3 seeds; 8,000: every dtype within 0.02 of it, Naive and SparseGrow alike)
+    # accuracy gap to float32 is one seed's noise (a 3-seed probe on an H200: at 2,000 float32
+    # alone varied with the seed far beyond the margin; at 8,000 every dtype stayed within it,
+    # Naive and SparseGrow alike)
     amp_train_subset: int
     experiences: int         # experiences trained by the timing section
     eval_samples: int        # test samples per experience for the amp section's accuracy
