@@ -24,6 +24,7 @@ PLUGINS = {
     "lfl": ("avalanche.training.plugins", "LFLPlugin"),
     "cope": ("avalanche.training.plugins", "CoPEPlugin"),
     "gss": ("avalanche.training.plugins", "GSS_greedyPlugin"),
+    "mir": ("avalanche.training.plugins", "MIRPlugin"),
 }
 
 # each base: Avalanche's template (in avalanche.training), and the keywords of its own that a
@@ -36,6 +37,10 @@ BASES = {
     "er_ace": ("ER_ACE", ("mem_size", "batch_size_mem")),
     # its feature extractor is the model less its head (runner.build.feature_extractor)
     "er_aml": ("ER_AML", ("mem_size", "batch_size_mem", "temp", "base_temp", "same_task_neg")),
+    # its generator is Avalanche's default VAE, for MNIST's input shape (runner.build)
+    "generative_replay": ("GenerativeReplay", ("replay_size", "increasing_replay_size",
+                                               "is_weighted_replay", "weight_replay_loss_factor",
+                                               "weight_replay_loss")),
 }
 
 

@@ -40,6 +40,7 @@ class Base(Enum):
     der = "der"            # Dark Experience Replay++ (Avalanche's DER template)
     er_ace = "er_ace"      # Experience Replay with asymmetric cross-entropy (ER_ACE template)
     er_aml = "er_aml"      # Experience Replay with asymmetric metric learning (ER_AML template)
+    generative_replay = "generative_replay"   # Deep Generative Replay (its VAE: MNIST shapes)
 
 
 @dataclass

@@ -160,6 +160,19 @@ def check_er_aml(base_args: dict, *, batch_size: int, bench) -> None:
                           f"least {classes * batch_size} or lower the batch size")
 
 
+# the input shape of the VAE GenerativeReplay builds as its generator in Avalanche 0.6.0
+GENERATOR_INPUT = (1, 28, 28)
+
+
+def check_generative_replay(bench) -> None:
+    """GenerativeReplay's default generator is an MLP VAE for 1×28×28 inputs: one line for
+    another input shape, instead of a shape error from inside its first replay."""
+    if tuple(bench.input_shape) != GENERATOR_INPUT:
+        raise ConfigError(f"base generative_replay: Avalanche's generator (its MLP VAE) takes "
+                          f"inputs of shape {GENERATOR_INPUT}, the benchmark's are "
+                          f"{tuple(bench.input_shape)}; use it on an MNIST benchmark")
+
+
 def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, training,
                    device, bench, logger, base_args=None):
     """An Avalanche strategy with accuracy metrics (+ GIFt when a plugin grows the model)
@@ -180,10 +193,17 @@ def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, tra
     if base == "er_aml":
         check_er_aml(kwargs, batch_size=training.batch_size, bench=bench)
         kwargs["feature_extractor"] = feature_extractor(model)
-    return template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
-                    train_mb_size=training.batch_size, train_epochs=training.epochs,
-                    eval_mb_size=training.eval_batch_size, device=device, plugins=plugins,
-                    evaluator=evaluator, **kwargs)
+    if base == "generative_replay":
+        check_generative_replay(bench)
+    strategy = template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
+                        train_mb_size=training.batch_size, train_epochs=training.epochs,
+                        eval_mb_size=training.eval_batch_size, device=device, plugins=plugins,
+                        evaluator=evaluator, **kwargs)
+    if base == "generative_replay":
+        # its generator's strategy logs to the console with Avalanche's default evaluator:
+        # the runner reports the run's progress itself
+        strategy.generator_strategy.evaluator.loggers.clear()
+    return strategy
 
 
 def resolved_container(cfg) -> dict:

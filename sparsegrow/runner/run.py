@@ -29,6 +29,9 @@ from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters, later_units_silenced
 from sparsegrow.errors import ConfigError, DivergenceError, GrowthError, IncompatiblePluginError
 from sparsegrow.runner import checkpoint, metrics
+from sparsegrow.runner.avalanche_state import (clock_state, load_plugin_states,
+                                               load_template_state, SamplerNotes,
+                                               plugin_states, template_state)
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
                                      make_optimizer, protection, resolve_device,
                                      resolved_container)
@@ -106,61 +109,9 @@ def _restore_optimizer(training, model, saved: dict):
     return optimizer
 
 
-def _agem_sampler(plugin) -> None:
-    """A-GEM's memory sampler made again from its kept buffers by its own ``update_memory``
-    (the last buffer, already cut to ``patterns_per_experience``, is appended as it is)."""
-    if plugin.buffers:
-        *kept, last = plugin.buffers
-        plugin.buffers = kept
-        plugin.update_memory(last)
-
-
-# Avalanche plugins whose memory sampler is an iterator, which cannot be pickled: the attributes
-# a checkpoint leaves out, and how the sampler is made again from the memory it keeps. Its
-# random draws start when it is first read, in the next experience, after the RNG states are
-# restored, so a resumed run samples what the uninterrupted one did.
-_SAMPLERS = {"AGEMPlugin": (("buffer_dataloader", "buffer_dliter"), _agem_sampler)}
-
-
-def _plugin_states(plugins) -> list:
-    """Our plugins' state_dicts; Avalanche's plugins (EWC, LwF, Replay, ...) as their
-    attribute dicts, less a memory sampler that cannot be pickled (:data:`_SAMPLERS`)."""
-    states = []
-    for plugin in plugins:
-        if hasattr(plugin, "state_dict"):
-            states.append(plugin.state_dict())
-            continue
-        left_out, _ = _SAMPLERS.get(type(plugin).__name__, ((), None))
-        states.append({k: v for k, v in vars(plugin).items() if k not in left_out})
-    return states
-
-
-def _load_plugin_states(plugins, states, device) -> None:
-    """Restore the plugins' states with their tensors on ``device``, the model's."""
-    for plugin, state in zip(plugins, states):
-        state = checkpoint.on_device(state, device)
-        if hasattr(plugin, "load_state_dict"):
-            plugin.load_state_dict(state)
-            continue
-        vars(plugin).update(state)
-        _, remake = _SAMPLERS.get(type(plugin).__name__, ((), None))
-        if remake is not None:
-            remake(plugin)
-
-
 # how a run can fail with a reason that is a result (the loss diverged; a plugin refuses the
 # strategy it was put in): written to its failed.json, which the summary reports
 RUN_FAILURES = (DivergenceError, IncompatiblePluginError)
-
-
-def _template_state(strategy) -> dict:
-    """What the base template itself keeps across experiences besides the model: the replay
-    buffer of a template that has its own (DER, ER-ACE); Replay's is its plugin's state."""
-    return {k: v for k, v in vars(strategy).items() if k == "storage_policy"}
-
-
-def _clock_state(strategy) -> dict:
-    return {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)}
 
 
 def _metric_timings(strategy) -> list[dict[str, float]]:
@@ -352,13 +303,15 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
     model.to(device)
     if saved is not None:
         optimizer = _restore_optimizer(training, model, saved["optimizer"])
-        _load_plugin_states(plugins, saved["plugins"], device)
+        load_plugin_states(plugins, saved["plugins"], device)
     else:
         optimizer = make_optimizer(training, model.parameters())
     logger = CaptureLogger()
-    # the guard is not one of the preset's plugins: their checkpointed states stay in order
+    # the guard and the notes are not the preset's plugins: their checkpointed states stay in
+    # order
     strategy = build_strategy(base=base, model=model, optimizer=optimizer,
-                              plugins=[DivergenceGuard(), *plugins], base_args=preset.base_args,
+                              plugins=[DivergenceGuard(), SamplerNotes(plugins), *plugins],
+                              base_args=preset.base_args,
                               training=training, device=device, bench=bench, logger=logger)
     state = {"rows": [], "timeline": [], "params_start": params_start,
              "wandb_id": _wandb_id(plan.experiment.name, strategy_name, seed)}
@@ -366,7 +319,7 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
         state = saved["run"]
         logger.load_state_dict(saved["logger"])
         vars(strategy.clock).update(saved["clock"])
-        vars(strategy).update(saved.get("template", {}))
+        load_template_state(strategy, saved.get("template", {}))
         # Avalanche resets the optimizer state at its first make_optimizer() unless it already
         # knows the optimized parameters: tell it, so the restored momentum survives.
         strategy.optimized_param_id = dict(model.named_parameters())
@@ -440,9 +393,9 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
             checkpoint.save(out / CHECKPOINT, {
                 "config": config, "run": state, "model": model.state_dict(),
                 "optimizer": _optimizer_state(model, optimizer),
-                "plugins": _plugin_states(plugins), "growth_events": events,
-                "logger": logger.state_dict(), "clock": _clock_state(strategy),
-                "template": _template_state(strategy),
+                "plugins": plugin_states(plugins), "growth_events": events,
+                "logger": logger.state_dict(), "clock": clock_state(strategy),
+                "template": template_state(strategy),
                 "wandb_logger": None if wb is None else wb.state_dict(),
                 "scaler": (None if getattr(strategy, "scaler", None) is None
                            else strategy.scaler.state_dict()),

@@ -81,4 +81,4 @@ def test_unknown_preset_names_where_it_looked(folder):
     message = str(info.value)
     assert message.startswith(f"{path}: strategies[1]: unknown preset 'nope' (not in "
                               f"{folder / 'strategies'} nor the built-in presets; known: ")
-    assert "mine, naive," in message and "\n" not in message
+    assert "mine, mir, naive," in message and "\n" not in message

@@ -13,10 +13,10 @@ def make_experiment(tmp_path):
     (tmp_path / "experiments").mkdir()
 
     def make(strategies=("naive",), seeds=(0,), wandb="disabled", n_experiences=3,
-             name="tiny", **training):
+             name="tiny", benchmark=None, **training):
         cfg = {"name": name,
                "benchmark": {"name": "synthetic", "n_experiences": n_experiences,
-                             "n_train": 96, "n_test": 48},
+                             "n_train": 96, "n_test": 48, **(benchmark or {})},
                "model": {"name": "mlp", "hidden": [16, 16]},
                "training": {"lr": 0.05, "momentum": 0.9, "batch_size": 16, **training},
                "strategies": list(strategies), "seeds": list(seeds),

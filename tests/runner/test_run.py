@@ -135,17 +135,27 @@ def _comparable(metrics):
 # sparsegrow: grown shapes, masks and optimizer moments; the others: Avalanche's plugins, whose
 # state (replay buffer, EWC importances, LwF's previous model, SI's trajectories) is checkpointed
 # as their attributes; cumulative: the concatenated dataset of Avalanche's Cumulative, rebuilt;
-# der, er_ace, er_aml: the template's own replay buffer (DER's with the stored logits); agem: its
-# buffers, its memory sampler (an iterator) made again at the resume.
+# der, er_ace, er_aml: the template's own replay buffer (DER's with the stored logits); agem, mir:
+# their buffers, their memory samplers (iterators) made again at the resume; generative_replay:
+# its generator (a VAE for MNIST's shape) with its optimizer's moments and the replay flags.
+_SMALL_MIR = {"name": "mir", "preset": "mir",
+              "plugins": {"mir": {"subsample": 16, "batch_size_mem": 8}}}
+_STREAMS = {  # MIR replays classes absent from the experience's last minibatch: new classes
+    "mir": {"scenario": "class", "n_classes": 2}, "generative_replay": {"image_shape": [1, 28, 28]}}
+
+
 @pytest.mark.parametrize("strategy, share", [
     ("sparsegrow", False), ("replay_ewc", False), ("lwf", False), ("si", False),
     ("cumulative", False), ("der", False), ("er_ace", False), ("er_aml", False), ("agem", False),
+    ("mir", False), ("generative_replay", False),
     ("replay_ewc", True),   # the replay buffer's data as references to the rebuilt benchmark
 ])
 def test_kill_and_resume_gives_identical_results(make_experiment, monkeypatch, strategy, share):
     if share:   # the synthetic stream's tensors are small: share all of them
         monkeypatch.setattr(shared_arrays, "MIN_BYTES", 0)
-    plan = load_experiment(make_experiment(strategies=[strategy], n_experiences=3))
+    plan = load_experiment(make_experiment(
+        strategies=[_SMALL_MIR if strategy == "mir" else strategy], n_experiences=3,
+        benchmark=_STREAMS.get(strategy)))
     reference, _ = run_one(plan, strategy, 0)
     expected = _snapshot(reference)
     expected_metrics = json.loads((reference / "metrics.json").read_text())
@@ -288,6 +298,26 @@ def test_er_aml_with_less_than_a_minibatch_per_class_in_its_buffer_is_one_line()
         check_er_aml({"mem_size": 500}, batch_size=128, bench=bench)
     with pytest.raises(ConfigError, match="mem_size 200 leaves 20 samples"):   # its default
         check_er_aml({}, batch_size=128, bench=bench)
+
+
+def test_generative_replays_generator_trains_without_console_logs(make_experiment, capfd):
+    """Avalanche's generator strategy logs with its default evaluator (text and progress bars);
+    the runner's own progress bar is the run's only console output."""
+    plan = load_experiment(make_experiment(strategies=["generative_replay"], n_experiences=2,
+                                           benchmark=_STREAMS["generative_replay"]))
+    run_one(plan, "generative_replay", 0)
+    out, err = capfd.readouterr()
+    assert "training phase" not in out + err and "generative_replay seed0" in err
+
+
+def test_generative_replay_on_inputs_its_generator_cannot_take_is_one_line(make_experiment):
+    """Avalanche's GenerativeReplay builds an MLP VAE for 1×28×28 inputs, whatever the
+    benchmark; on the synthetic stream's 1×6×6 it would fail at its first replay."""
+    plan = load_experiment(make_experiment(strategies=["generative_replay"]))
+    with pytest.raises(ConfigError, match=r"^base generative_replay: Avalanche's generator \(its "
+                       r"MLP VAE\) takes inputs of shape \(1, 28, 28\), the benchmark's are "
+                       r"\(1, 6, 6\); use it on an MNIST benchmark$"):
+        run_one(plan, "generative_replay", 0)
 
 
 @pytest.mark.parametrize("preset, message", [
