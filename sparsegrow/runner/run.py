@@ -29,9 +29,9 @@ from sparsegrow.config.loading import named_section
 from sparsegrow.growth import Grower, count_parameters, later_units_silenced
 from sparsegrow.errors import ConfigError, DivergenceError, GrowthError, IncompatiblePluginError
 from sparsegrow.runner import checkpoint, metrics
-from sparsegrow.runner.avalanche_state import (clock_state, load_plugin_states,
-                                               load_template_state, SamplerNotes,
-                                               plugin_states, template_state)
+from sparsegrow.runner.avalanche_state import (SamplerNotes, clock_state, load_plugin_states,
+                                               load_template_state, plugin_states,
+                                               template_state)
 from sparsegrow.runner.build import (build_plugins, build_strategy, growth_parts,
                                      make_optimizer, protection, resolve_device,
                                      resolved_container)

@@ -291,3 +291,18 @@ def test_mir_replays_only_classes_absent_from_the_last_minibatch(scenario, repla
     for experience in stream.train_stream:
         strategy.train(experience)
     assert (mir.replay_loader is not None) == replays
+
+
+def test_bic_fails_on_a_stream_whose_experiences_take_a_new_dataset_too():
+    """Table 9 has no BiC rows: on the current benchmark API it cannot replace its experience's
+    dataset (AVALANCHE_FAILS), and on Avalanche 0.6.0's deprecated generators, which allow it,
+    its bias correction passes ``verbose`` to torch's MultiStepLR, which torch 2.14 no longer
+    takes. Without the plugin; once Avalanche fixes it, this fails and BiC can be measured."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(96, 1, 6, 6, generator=g), torch.arange(96) % 4
+    bench = nc_benchmark(_dataset(x, y), _dataset(x, y), n_experiences=2, task_labels=False,
+                         fixed_class_order=[0, 1, 2, 3], seed=0)
+    strategy = build("BiC", [])
+    strategy.train(bench.train_stream[0])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'verbose'"):
+        strategy.train(bench.train_stream[1])
