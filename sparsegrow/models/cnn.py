@@ -10,11 +10,11 @@ from collections import OrderedDict
 
 from torch import nn
 
-from .heads import make_head
+from .heads import FeaturesThenHead, make_head
 from .options import positive_width
 
 
-class SmallCNN(nn.Sequential):
+class SmallCNN(FeaturesThenHead):
     """:param input_shape: ``(channels, height, width)``.
     :param n_classes: number of outputs of a fixed head.
     :param width: channels of the first conv.

@@ -10,6 +10,17 @@ from sparsegrow.errors import ConfigError
 HEADS = ("fixed", "incremental")
 
 
+class FeaturesThenHead(nn.Sequential):
+    """An ``nn.Sequential`` whose last module is its classification head."""
+
+    def get_features(self, x):
+        """The input to the head: what Avalanche's LFL keeps close to the previous model's
+        (its ``BaseModel`` interface)."""
+        for module in list(self)[:-1]:
+            x = module(x)
+        return x
+
+
 def make_head(kind: str, in_features: int, n_classes: int, *, bias: bool = True) -> nn.Module:
     if kind == "fixed":
         return nn.Linear(in_features, n_classes, bias=bias)

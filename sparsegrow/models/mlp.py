@@ -13,11 +13,11 @@ from torch import nn
 
 from sparsegrow.errors import ConfigError
 
-from .heads import make_head
+from .heads import FeaturesThenHead, make_head
 from .options import positive_widths
 
 
-class MLP(nn.Sequential):
+class MLP(FeaturesThenHead):
     """:param input_shape: shape of one sample, e.g. ``(1, 28, 28)``.
     :param n_classes: number of outputs of a fixed head.
     :param hidden: widths of the hidden layers (one integer: one hidden layer).

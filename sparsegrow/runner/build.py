@@ -173,6 +173,19 @@ def check_generative_replay(bench) -> None:
                           f"{tuple(bench.input_shape)}; use it on an MNIST benchmark")
 
 
+def features_interface(model: nn.Module) -> None:
+    """Avalanche's LFL compares the model's features (``get_features``) and accepts only
+    models of its ``BaseModel`` interface: declare the model one where it has the method (the
+    MLP and the small CNN), one line where it has not."""
+    from avalanche.models import BaseModel
+
+    if not callable(getattr(model, "get_features", None)):
+        raise ConfigError(f"plugin lfl compares the model's features (its get_features "
+                          f"method), which the model ({type(model).__name__}) lacks; use the "
+                          f"mlp or small_cnn model")
+    BaseModel.register(type(model))
+
+
 def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, training,
                    device, bench, logger, base_args=None):
     """An Avalanche strategy with accuracy metrics (+ GIFt when a plugin grows the model)
@@ -195,6 +208,8 @@ def build_strategy(*, base: str, model: nn.Module, optimizer, plugins: list, tra
         kwargs["feature_extractor"] = feature_extractor(model)
     if base == "generative_replay":
         check_generative_replay(bench)
+    if any(type(p).__name__ == "LFLPlugin" for p in plugins):
+        features_interface(model)
     strategy = template(model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
                         train_mb_size=training.batch_size, train_epochs=training.epochs,
                         eval_mb_size=training.eval_batch_size, device=device, plugins=plugins,

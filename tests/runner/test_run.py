@@ -6,6 +6,7 @@ import time
 import pytest
 import torch
 import yaml
+from torch import nn
 
 import sparsegrow
 from sparsegrow.cli import main
@@ -298,6 +299,29 @@ def test_er_aml_with_less_than_a_minibatch_per_class_in_its_buffer_is_one_line()
         check_er_aml({"mem_size": 500}, batch_size=128, bench=bench)
     with pytest.raises(ConfigError, match="mem_size 200 leaves 20 samples"):   # its default
         check_er_aml({}, batch_size=128, bench=bench)
+
+
+def test_lfl_runs_on_the_features_before_the_head(make_experiment):
+    """Avalanche's LFL needs its BaseModel interface (get_features): the runner's MLP gives the
+    head's input and declares itself one."""
+    from sparsegrow.runner.run import build_benchmark_for, build_model_for
+
+    plan = load_experiment(make_experiment(strategies=["lfl"], n_experiences=2))
+    bench = build_benchmark_for(plan, 0)
+    model = build_model_for(plan, bench)
+    x = torch.randn(3, *bench.input_shape)
+    assert torch.equal(model.head(model.get_features(x)), model(x))
+    folder, _ = run_one(plan, "lfl", 0)
+    assert json.loads((folder / "metrics.json").read_text())["acc"] > 0
+
+
+def test_lfl_on_a_model_without_features_is_one_line():
+    from sparsegrow.runner.build import features_interface
+
+    with pytest.raises(ConfigError, match=r"^plugin lfl compares the model's features \(its "
+                       r"get_features method\), which the model \(Linear\) lacks; use the mlp "
+                       r"or small_cnn model$"):
+        features_interface(nn.Linear(4, 2))
 
 
 def test_generative_replays_generator_trains_without_console_logs(make_experiment, capfd):
