@@ -360,9 +360,10 @@ SECTIONS = [
           "the plugin (it replaces its experience's dataset, which 0.6.0's experiences do not "
           "allow; given a writable experience, its bias-correction step then passes a "
           "'verbose' argument torch's MultiStepLR no longer takes; both in "
-          "tests/plugins/test_strategy_compat.py), and CoPE, which stayed at "
-          "chance alone in this offline protocol (about 11% on both streams, cause not found), "
-          "so its rows said nothing about the plugin."),
+          "tests/plugins/test_strategy_compat.py), and CoPE: its rows of an earlier version ran "
+          "with Avalanche's default max_it_cnt of 1, which stops each experience after one "
+          "step, and were removed; it is not yet measured with a full pass over each "
+          "experience."),
     Table("9a. Validation search of LFL's weight (MLP 2×400, validation split, one seed)",
           ["tune_lfl_split_mnist_5", "tune_lfl_permuted_mnist_10"], ["acc", "bwt", "la"],
           "As every baseline of table 2a: three values of lambda_e, one seed, on the "
