@@ -77,14 +77,18 @@ SAMPLERS = {"AGEMPlugin": Sampler(("buffer_dataloader", "buffer_dliter"), _agem_
             "MIRPlugin": Sampler(("replay_loader",), _mir_sampler, _mir_note)}
 
 
+def _sampler(plugin) -> Sampler | None:
+    return SAMPLERS.get(type(plugin).__name__)
+
+
 class SamplerNotes(SupervisedPlugin, supports_distributed=False):
     """At the end of each experience's training, while the strategy still holds its last
     minibatch: what the samplers of ``plugins`` need at a resume (:attr:`Sampler.note`)."""
 
     def __init__(self, plugins):
         super().__init__()
-        self.notes = [(p, SAMPLERS[type(p).__name__].note) for p in plugins
-                      if getattr(SAMPLERS.get(type(p).__name__), "note", None) is not None]
+        self.notes = [(p, sampler.note) for p in plugins
+                      if (sampler := _sampler(p)) is not None and sampler.note is not None]
 
     def after_training_exp(self, strategy, **kwargs):
         for plugin, note in self.notes:
@@ -99,7 +103,7 @@ def plugin_states(plugins) -> list:
         if hasattr(plugin, "state_dict"):
             states.append(plugin.state_dict())
             continue
-        sampler = SAMPLERS.get(type(plugin).__name__)
+        sampler = _sampler(plugin)
         left_out = sampler.left_out if sampler is not None else ()
         states.append({k: v for k, v in vars(plugin).items() if k not in left_out})
     return states
@@ -113,7 +117,7 @@ def load_plugin_states(plugins, states, device) -> None:
             plugin.load_state_dict(state)
             continue
         vars(plugin).update(state)
-        sampler = SAMPLERS.get(type(plugin).__name__)
+        sampler = _sampler(plugin)
         if sampler is not None:
             sampler.remake(plugin)
 
