@@ -19,8 +19,15 @@ about 60% of the inputs home and the gate still pays (RESULTS.md tables 7b and 7
 class-incremental streams it costs accuracy, so the plugin's automatic mode arms the gate on
 every stream that is not class-incremental (:class:`sparsegrow.plugins.GrowthPlugin`).
 
+Where growth adds blocks (:mod:`sparsegrow.growth.blocks`), the gate keeps for each input the
+block of the judged experience only (the initial units for the first experience): a block is a
+column of its own, and the other blocks learned other experiences. The same holds in training,
+where the judged experience is the one being learned (Avalanche's experience, not a label of
+the input): the current block learns alone, as it will be evaluated.
+
 The gate is plain PyTorch (no Avalanche); :class:`sparsegrow.plugins.GrowthPlugin` records an
-experience after training on it and arms the gate for evaluation.
+experience after training on it and arms the gate for evaluation (with blocks, for training
+too).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import torch.nn as nn
 
 from sparsegrow.errors import GrowthError
 from sparsegrow.growth.graph import ExpandablePair
+from sparsegrow.growth.layers import width
 from sparsegrow.growth.silence import silence_hook
 
 
@@ -47,10 +55,15 @@ class BirthGate:
     After each experience, :meth:`record` stores the experience's prototype and the producers'
     widths at its end; :meth:`attach` hooks the model so that, in eval mode, the units of each
     producer beyond its width at the judged experience reach the consumer as zeros. In train mode
-    the hooks pass everything through.
+    the hooks pass everything through, unless :meth:`attach` was given the experience in
+    training.
+
+    :param blocks: keep the judged experience's block only (the initial units for the first
+        experience; growth in blocks), instead of every unit born by the judged experience.
     """
 
-    def __init__(self):
+    def __init__(self, *, blocks: bool = False):
+        self.blocks = blocks
         self.prototypes: list[torch.Tensor] = []    # one flattened mean input per experience
         self.widths: list[dict[str, int]] = []      # producer widths at each experience's end
         self.routing: list[float] = []   # share of each experience's inputs judged its own
@@ -78,31 +91,61 @@ class BirthGate:
     def attached(self) -> bool:
         return bool(self._hooks)
 
-    def attach(self, model: nn.Module) -> None:
-        """Hook ``model`` (idempotent); does nothing before the first :meth:`record`."""
+    def attach(self, model: nn.Module, *, training: int | None = None) -> None:
+        """Hook ``model`` (idempotent); does nothing before the first :meth:`record`.
+
+        :param training: the experience being trained, with blocks only: in train mode every
+            input is judged to be of it (its block: every unit grown since the last record).
+        """
         if self.attached or not self.prototypes:
             return
         device = next(model.parameters()).device
         prototypes = torch.stack(self.prototypes).to(device)
 
         def judge(module, args):
-            self._judged = None if module.training else nearest_prototype(args[0], prototypes)
+            if not module.training:
+                self._judged = nearest_prototype(args[0], prototypes)
+            elif training is not None:
+                self._judged = torch.full((len(args[0]),), training, device=device)
+            else:
+                self._judged = None
 
         self._hooks.append(model.register_forward_pre_hook(judge))
         for pair in self.pairs:
-            limits = torch.tensor([w.get(pair.producer, 0) for w in self.widths], device=device)
-            self._hooks.append(silence_hook(model.get_submodule(pair.consumer), pair,
-                                            self._limit(pair.consumer, limits)))
+            widths = [w.get(pair.producer, 0) for w in self.widths]
+            if self.blocks:
+                # experience j's block: from the width at j-1's end to j's end (j = 0: the
+                # initial units); the experience in training: everything grown since the last
+                # record
+                starts = torch.tensor([0] + widths, device=device)
+                ends = torch.tensor(widths + [torch.iinfo(torch.int64).max], device=device)
+                units = self._blocks(pair.consumer, model.get_submodule(pair.producer),
+                                     starts, ends)
+            else:
+                units = self._limit(pair.consumer, torch.tensor(widths, device=device))
+            self._hooks.append(silence_hook(model.get_submodule(pair.consumer), pair, units))
+
+    def _judged_for(self, consumer: str, x: torch.Tensor) -> torch.Tensor | None:
+        if self._judged is not None and len(x) != len(self._judged):
+            raise GrowthError(f"birth gating: layer {consumer!r} sees {len(x)} samples "
+                              f"where the model's input had {len(self._judged)}; the gate "
+                              f"needs the batch dimension to stay first and whole")
+        return self._judged
 
     def _limit(self, consumer: str, limits: torch.Tensor):
         def units(x):
-            if self._judged is None:
+            judged = self._judged_for(consumer, x)
+            return None if judged is None else limits[judged]
+        return units
+
+    def _blocks(self, consumer: str, producer: nn.Module, starts: torch.Tensor,
+                ends: torch.Tensor):
+        def units(x):
+            judged = self._judged_for(consumer, x)
+            if judged is None:
                 return None
-            if len(x) != len(self._judged):
-                raise GrowthError(f"birth gating: layer {consumer!r} sees {len(x)} samples "
-                                  f"where the model's input had {len(self._judged)}; the gate "
-                                  f"needs the batch dimension to stay first and whole")
-            return limits[self._judged]
+            index = torch.arange(width(producer), device=x.device)   # grows in training
+            return (index >= starts[judged, None]) & (index < ends[judged, None])
         return units
 
     def detach(self) -> None:
@@ -116,11 +159,13 @@ class BirthGate:
         self.prototypes = [p.to(device) for p in self.prototypes]
 
     def state_dict(self) -> dict:
-        return {"prototypes": list(self.prototypes), "widths": list(self.widths),
+        return {"blocks": self.blocks, "prototypes": list(self.prototypes),
+                "widths": list(self.widths),
                 "routing": list(self.routing), "pairs": [asdict(p) for p in self.pairs]}
 
     def load_state_dict(self, state: dict) -> None:
         self.detach()
+        self.blocks = state.get("blocks", False)   # absent before 0.3
         self.prototypes = list(state["prototypes"])
         self.widths = list(state["widths"])
         self.routing = list(state.get("routing", []))   # absent from checkpoints of 0.1

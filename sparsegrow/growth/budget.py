@@ -33,15 +33,24 @@ def resolve_budget(budget: int | float, initial: int) -> int:
     return int(budget) if isinstance(budget, int) else math.floor(budget * initial)
 
 
-def grown_parameters(model: nn.Module, pairs: list[ExpandablePair], sizes: dict[str, int]) -> int:
-    """Exact parameter count of ``model`` after widening each producer of ``pairs`` by
-    ``sizes[producer]`` units (0 or absent: not widened), without touching the model.
+def added_parameters(model: nn.Module, pairs: list[ExpandablePair], sizes: dict[str, int], *,
+                     blocks: dict[str, int] | None = None) -> int:
+    """Exact number of parameters that widening each producer of ``pairs`` by
+    ``sizes[producer]`` units (0 or absent: not widened) adds to ``model``, without touching
+    the model.
 
     A producer's parameters and its pair's per-feature modules (BatchNorm, depthwise Conv2d)
     gain rows; its consumer gains input columns (``spatial`` of them per unit after a flatten).
     When a layer is both a consumer and a producer, both of its dimensions grow.
+
+    :param blocks: growth in blocks (:mod:`sparsegrow.growth.blocks`): each grown producer's
+        width before any growth. The entries blocks keep at zero are not parameters. ``None``:
+        dense.
     """
+    if blocks is not None:
+        return _added_in_blocks(model, pairs, sizes, blocks)
     shapes = {name: list(p.shape) for name, p in model.named_parameters()}
+    before = sum(math.prod(shape) for shape in shapes.values())
     for pair in pairs:
         m = sizes.get(pair.producer, 0)
         if not m:
@@ -50,7 +59,31 @@ def grown_parameters(model: nn.Module, pairs: list[ExpandablePair], sizes: dict[
             for name, _ in model.get_submodule(module).named_parameters(recurse=False):
                 shapes[f"{module}.{name}"][0] += m
         shapes[f"{pair.consumer}.weight"][1] += m * pair.spatial
-    return sum(math.prod(shape) for shape in shapes.values())
+    return sum(math.prod(shape) for shape in shapes.values()) - before
+
+
+def _added_in_blocks(model: nn.Module, pairs: list[ExpandablePair], sizes: dict[str, int],
+                     initial: dict[str, int]) -> int:
+    feeding = {pair.consumer: pair for pair in pairs}
+    added = 0
+    for pair in pairs:
+        m = sizes.get(pair.producer, 0)
+        if not m:
+            continue
+        below = feeding.get(pair.producer)
+        for module in (pair.producer, *pair.between):
+            for name, p in model.get_submodule(module).named_parameters(recurse=False):
+                row = math.prod(p.shape[1:])
+                if module == pair.producer and name == "weight" and below is not None \
+                        and sizes.get(below.producer, 0):
+                    # a new row reads only the block grown below it in the same event
+                    row = row // p.shape[1] * sizes[below.producer] * below.spatial
+                added += m * row
+        consumer = model.get_submodule(pair.consumer).weight
+        if pair.consumer not in initial:   # the output layer: every row reads the new units
+            # (a grown consumer's new rows read them too, counted above as rows)
+            added += consumer.shape[0] * m * pair.spatial * math.prod(consumer.shape[2:])
+    return added
 
 
 def fit_budget(sizes: dict[str, int], cost, allowance: int) -> dict[str, int]:

@@ -34,6 +34,15 @@ def zero_beyond(x: torch.Tensor, start, dim: int) -> torch.Tensor:
     return x * (index < start).to(x.dtype)
 
 
+def keep_units(x: torch.Tensor, keep: torch.Tensor, dim: int, per_unit: int) -> torch.Tensor:
+    """``x`` with the columns of the units that ``keep`` (bool, one row of units per sample)
+    leaves out zeroed (a copy); ``per_unit`` columns per unit along ``dim``."""
+    mask = keep.repeat_interleave(per_unit, dim=1).to(x.dtype)
+    shape = [len(x)] + [1] * (x.dim() - 1)
+    shape[dim] = mask.shape[1]
+    return x * mask.view(shape)
+
+
 def consumer_columns(consumer: nn.Module, pair: ExpandablePair) -> tuple[int, int]:
     """(dimension, columns per producer unit) of the consumer's input that carry the producer's
     units: a Linear's ``spatial`` last-dimension columns per unit (after a conv and Flatten), a
@@ -46,15 +55,18 @@ def consumer_columns(consumer: nn.Module, pair: ExpandablePair) -> tuple[int, in
 def silence_hook(consumer: nn.Module, pair: ExpandablePair,
                  units: Callable[[torch.Tensor], object]):
     """Register a forward pre-hook on ``consumer`` that zeroes the input columns of the
-    producer's units at index ``≥ units(x)`` (an int, a per-sample tensor, or None to leave
-    ``x`` alone); returns the hook handle. Hooking the consumer, after any BatchNorm between
-    the two, lets nothing of the silenced units through."""
+    producer's units at index ``≥ units(x)`` (an int or a per-sample tensor), or of the units a
+    bool ``[samples, units]`` tensor leaves out, or leaves ``x`` alone where ``units(x)`` is
+    None; returns the hook handle. Hooking the consumer, after any BatchNorm between the two,
+    lets nothing of the silenced units through."""
     dim, per_unit = consumer_columns(consumer, pair)
 
     def silence(module, args):
         start = units(args[0])
         if start is None:
             return None
+        if torch.is_tensor(start) and start.dtype == torch.bool:
+            return (keep_units(args[0], start, dim, per_unit), *args[1:])
         return (zero_beyond(args[0], start * per_unit, dim), *args[1:])
 
     return consumer.register_forward_pre_hook(silence)

@@ -31,7 +31,8 @@ from sparsegrow.divergence import DivergenceGuard
 from sparsegrow.errors import ConfigError
 from sparsegrow.growth import INITIALIZERS, Grower, count_parameters
 from sparsegrow.growth.birth_gate import BirthGate, sample_inputs
-from sparsegrow.growth.budget import event_allowance, fit_budget, grown_parameters, resolve_budget
+from sparsegrow.growth.blocks import block_rows, block_zeros, init_blocks
+from sparsegrow.growth.budget import added_parameters, event_allowance, fit_budget, resolve_budget
 from sparsegrow.growth.optimizer_state import held_parameters
 from sparsegrow.plugins.common import (RecentBatches, choice, fraction, model_device,
                                        refuse_distributed, timed)
@@ -93,6 +94,12 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         count, a float a multiple of the model's size at the first experience; ``None``: no
         limit. Each event may add the budget left spread evenly over the experiences left
         (:mod:`sparsegrow.growth.budget`); the units the data asks for are scaled down to fit.
+    :param lateral: widen densely: new units read every unit of the layer below and are read by
+        every unit above. ``False``: each event's units form a block
+        (:mod:`sparsegrow.growth.blocks`) that reads only the block grown below it and that only
+        the output layer reads; its entries outside that pattern stay zero and are not counted
+        as parameters (by the budget either), the birth gate keeps each input to one block, in
+        training too, and a block's rows are locked once its experience ends.
     :param batches: number of last training minibatches used by data-driven growth.
     :param seed: seed of the random parts of initialisation (the global RNG is not used).
     """
@@ -107,7 +114,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                  conv_multiple: int = GrowthOptions.conv_multiple, init_density: float = 1.0,
                  layers: str | list[str] = "auto", min_free: float = GrowthOptions.min_free,
                  birth_gate: bool | Literal["auto"] = False, budget: int | float | None = None,
-                 batches: int = GrowthOptions.batches, seed: int = 0):
+                 lateral: bool = GrowthOptions.lateral, batches: int = GrowthOptions.batches,
+                 seed: int = 0):
         super().__init__()
         choice("op", op, tuple(OPS))
         choice(f"init for op '{op}'", init, OPS[op])
@@ -142,6 +150,12 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         if budget is not None:
             resolve_budget(budget, 1)   # its checks, before any data
         self.budget = budget
+        if not isinstance(lateral, bool):
+            raise ConfigError(f"lateral must be true or false, got {lateral!r}")
+        if not lateral and op != "widen":
+            raise ConfigError(f"lateral: false grows blocks of units, which only op widen adds "
+                              f"(op is {op!r})")
+        self.lateral = lateral
         self.seed = seed
         self.protection = None          # set by SparseGrowPlugin, or found in before_training
         self.history: list[dict] = []   # one entry per growth event
@@ -155,9 +169,11 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._grow_iteration = -1
         self._auto_layers: list[str] | None = None
         self._initial_params: int | None = None   # the model's size when training began
+        self._initial_widths: dict[str, int] | None = None   # grown layers' widths, blocks only
+        self._zeros = 0   # entries kept at zero (sparse init, blocks): not parameters
         if birth_gate not in (True, False, "auto"):
             raise ConfigError(f"birth_gate must be true, false or 'auto', got {birth_gate!r}")
-        self.gate = BirthGate() if birth_gate else None
+        self.gate = BirthGate(blocks=not lateral) if birth_gate else None
         self._gate_auto = birth_gate == "auto"   # decided at the first experience
         self.divergence = DivergenceGuard()   # growth measures spectra: never on non-finite data
         self._model = ModelWatch()
@@ -211,7 +227,11 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         with timed(self.timings, "growth", strategy.device):
             grower = self._grower_for(strategy)
             batches = self._batches.get()
-            names = self._unfrozen(grower, self._target_layers(grower))
+            targets = self._target_layers(grower)
+            if not self.lateral and self._initial_widths is None:
+                widths = grower.widths()
+                self._initial_widths = {name: widths[name] for name in targets}
+            names = self._unfrozen(grower, targets)
             before = count_parameters(strategy.model)
             first = len(grower.history)
             generator = torch.Generator().manual_seed(self.seed + len(self.history))
@@ -237,6 +257,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                      "iteration": int(strategy.clock.train_iterations),
                      "op": self.op, "init": self.init, "operations": grower.history[first:],
                      "params_before": before, "params_after": count_parameters(strategy.model),
+                     "params_in_use": self.parameters_in_use(strategy.model),
                      "widths": grower.widths()}
             if self.protection is not None:
                 event["frozen_fraction"] = self.protection.frozen_fraction()
@@ -285,18 +306,38 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         bases = None
         if self.protection is not None and self.init in _BASIS_INITS:
             bases = self.protection.growth_bases(names) or None
+        before = {name: width for name, width in grower.widths().items() if sizes.get(name)}
         masks = grower.widen_many(sizes, init=self.init, batches=batches,
                                   loss_fn=strategy._criterion, init_density=self.init_density,
                                   generator=generator, spectra_by_layer=spectra, bases=bases)
-        if self.init_density >= 1.0:
-            return {}
         # masks have the producer's final shape (True where an entry may be non-zero)
-        return {f"{producer}.weight": ~mask for producer, mask in masks.items()}
+        zeros = {} if self.init_density >= 1.0 else \
+            {f"{producer}.weight": ~mask for producer, mask in masks.items()}
+        if not self.lateral:
+            pairs = grower.pairs
+            init_blocks(strategy.model, pairs, before, generator)
+            params = dict(strategy.model.named_parameters())
+            for name, zero in block_zeros(strategy.model, pairs, before,
+                                          self._initial_widths).items():
+                with torch.no_grad():
+                    params[name].masked_fill_(zero, 0.0)
+                zeros[name] = zeros[name] | zero if name in zeros else zero
+        self._zeros += sum(int(zero.sum()) for zero in zeros.values())
+        return zeros
+
+    @property
+    def zeros(self) -> int:
+        """Entries growth keeps at exactly zero (sparse init, blocks): not parameters."""
+        return self._zeros
+
+    def parameters_in_use(self, model) -> int:
+        """The model's parameters less :attr:`zeros`: what the budget counts."""
+        return count_parameters(model) - self._zeros
 
     def _within_budget(self, strategy, grower, sizes: dict[str, int]) -> dict[str, int]:
         """``sizes`` scaled down so this event adds at most its share of the budget left."""
         model, pairs = strategy.model, grower.pairs
-        params = count_parameters(model)
+        params = self.parameters_in_use(model)
         budget = resolve_budget(self.budget, self._initial_params or params)
         experience = real_experience(strategy.experience)
         try:
@@ -304,7 +345,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         except (AttributeError, TypeError):   # a stream of unknown length (lazy generator)
             events_left = None
         allowance = event_allowance(budget=budget, params=params, events_left=events_left)
-        return fit_budget(sizes, lambda s: grown_parameters(model, pairs, s) - params, allowance)
+        blocks = None if self.lateral else self._initial_widths
+        return fit_budget(sizes, lambda s: added_parameters(model, pairs, s, blocks=blocks),
+                          allowance)
 
     def _room_sizes(self, grower, names) -> dict[str, int]:
         """Units per producer that give its consumer ``min_free`` of free input room."""
@@ -349,8 +392,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._span.enter(strategy.experience)
         if self._gate_auto:
             self._decide_gate(strategy)
-        if self.gate is not None:   # training sees every unit; the gate is for evaluation
+        if self.gate is not None:   # training sees every unit, except with blocks (its own)
             self.gate.detach()
+            self._arm_for_training(strategy)
         if self._span.starts:
             self._batches.clear()
         self._iteration = 0
@@ -362,8 +406,9 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             # a new model (GDumb): analysed afresh, nothing grown on the old one applies
             # (the rules are in :mod:`sparsegrow.plugins.replaced`)
             self._grower, self._pins, self._auto_layers = None, ParamLocks(), None
+            self._initial_widths, self._zeros = None, 0
             if self.gate is not None:
-                self.gate = BirthGate()
+                self.gate = BirthGate(blocks=not self.lateral)
         else:
             drop_unfollowable_locks(self._pins, params)
         self._pins.sync(params)
@@ -406,6 +451,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             self._pins.restore_(dict(strategy.model.named_parameters()))
 
     def after_training_exp(self, strategy, **kwargs):
+        if self.gate is not None:   # the protection's passes see every unit
+            self.gate.detach()
         self.divergence.after_training_exp(strategy)
         if self._iteration <= self._grow_iteration and not len(self._batches):
             warn_bypassed(self, strategy, "growth")
@@ -421,6 +468,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         if not self._span.ends:   # online: the real experience goes on
             return
         self._experiences += 1
+        if self._initial_widths:
+            self._lock_blocks(strategy)
         if self.gate is not None:
             grower = self._grower_for(strategy)
             experience = real_experience(strategy.experience)
@@ -429,8 +478,16 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             self.gate.record(inputs, grower.widths(), grower.pairs)
         self._batches.clear()
 
-    # The gate is armed only while the strategy evaluates: the protection's end-of-experience
-    # passes, the growth passes and diagnostics run between, and must see every unit.
+    def _lock_blocks(self, strategy) -> None:
+        """Lock every block's rows (this experience's block is done learning)."""
+        locks = self.protection.locks if self.protection is not None else self._pins
+        params = dict(strategy.model.named_parameters())
+        pairs = self._grower_for(strategy).pairs
+        for name, rows in block_rows(strategy.model, pairs, self._initial_widths).items():
+            locks.lock(name, params[name], rows)
+
+    # The gate is armed while the strategy evaluates (with blocks, while it trains too): the
+    # protection's end-of-experience passes and diagnostics run between, and see every unit.
     def before_eval(self, strategy, **kwargs):
         if self.gate is not None:
             self.gate.attach(strategy.model)
@@ -438,6 +495,13 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
     def after_eval(self, strategy, **kwargs):
         if self.gate is not None:
             self.gate.detach()
+            if strategy.is_training:   # a periodic evaluation inside an experience
+                self._arm_for_training(strategy)
+
+    def _arm_for_training(self, strategy) -> None:
+        """With blocks, the experience in training sees the initial units and its own block."""
+        if self.gate.blocks:
+            self.gate.attach(strategy.model, training=len(self.gate.prototypes))
 
     # -- checkpoints -----------------------------------------------------------------------
     def __getstate__(self):
@@ -452,6 +516,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         return {"history": list(self.history), "timings": dict(self.timings),
                 "experiences": self._experiences, "pins": self._pins.state_dict(),
                 "initial_params": self._initial_params,
+                "initial_widths": self._initial_widths, "zeros": self._zeros,
                 "auto_layers": self._auto_layers, "gate_auto": self._gate_auto,
                 "gate": self.gate.state_dict() if self.gate is not None else None}
 
@@ -460,6 +525,8 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self.timings = dict(state["timings"])
         self._experiences = state["experiences"]
         self._initial_params = state.get("initial_params")
+        self._initial_widths = state.get("initial_widths")   # absent before 0.3
+        self._zeros = state.get("zeros", 0)
         self._pins.load_state_dict(state["pins"])
         self._auto_layers = state["auto_layers"]
         self._gate_auto = state.get("gate_auto", False)

@@ -96,6 +96,14 @@ class GrowthOptions:
     :param quiet_margin: lower new units' thresholds by this many standard deviations of their
         response on the current data, so they stay quiet on old inputs (needs ``isolate``;
         0: off; see :mod:`sparsegrow.protection.quiet`).
+    :param lateral: new units read every unit of the layer below and every unit above reads
+        them. ``False``: each event's units form a block, a column of their own that reads only
+        the block grown below it and that only the output layer reads; its other entries stay
+        zero and do not count as parameters, the birth gate sends each input to its nearest
+        experience's block alone (in training, to the block being learned), and the block is
+        locked once its experience ends (:mod:`sparsegrow.growth.blocks`). A block's cost then
+        stays the same as the model grows, so a budget buys more units; each experience learns
+        with its block's capacity alone.
     :param batches: number of last training minibatches the growth measures on.
     """
 
@@ -112,6 +120,7 @@ class GrowthOptions:
     free_new_units: bool | None = None
     isolate: bool | None = None
     quiet_margin: float = 0.0
+    lateral: bool = True
     batches: int = 4
 
 

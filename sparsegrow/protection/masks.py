@@ -143,6 +143,16 @@ class ParamLocks:
                                         self.values[name])
         self._refresh(name)
 
+    def lock(self, name: str, p: torch.Tensor, entries: torch.Tensor) -> None:
+        """Keep the entries where ``entries`` is True at their current values from now on
+        (entries already locked keep the value they were locked at)."""
+        self._ensure(name, p)
+        self.sync({name: p})
+        added = entries.to(p.device) & ~self.frozen[name] & ~self.pinned[name]
+        self.values[name] = torch.where(added, p.detach(), self.values[name])
+        self.frozen[name] = self.frozen[name] | added
+        self._refresh(name)
+
     # -- per step --------------------------------------------------------------------------
     @property
     def active(self) -> bool:

@@ -172,15 +172,23 @@ def _gift_in_train_time(experiment_dir: Path) -> list[str]:
 def growth_row(results: Path, experiment: str, strategy: str) -> dict[str, list[float]]:
     """Per metric, one value per finished seed of ``strategy`` in ``experiment``."""
     values: dict[str, list] = {k: [] for k in ("acc", "bwt", "la", "params_end", "params_mean",
-                                               "silenced", "routing", "seeds")}
+                                               "stored_end", "stored_mean", "silenced",
+                                               "routing", "seeds")}
     for run in sorted((results / experiment / strategy).glob("seed*")):
         if not (run / "metrics.json").is_file():
             continue
         metrics = json.loads((run / "metrics.json").read_text())
-        params = [float(r["params"]) for r in _read_csv(run / "timeline.csv")]
-        for key in ("acc", "bwt", "la", "params_end"):
+        timeline = _read_csv(run / "timeline.csv")
+        # parameters in use: less the entries growth keeps at zero (blocks); runs of 0.2 did
+        # not record them and had none
+        stored = [float(r["params"]) for r in timeline]
+        params = [float(r.get("params_in_use") or r["params"]) for r in timeline]
+        for key in ("acc", "bwt", "la"):
             values[key].append(metrics[key])
+        values["params_end"].append(metrics.get("params_end_in_use", metrics["params_end"]))
         values["params_mean"].append(sum(params) / len(params))
+        values["stored_end"].append(metrics["params_end"])
+        values["stored_mean"].append(sum(stored) / len(stored))
         # None: nothing grew after an experience; absent from a run that grew: it finished
         # before the metric existed
         silenced = metrics.get("later_units_silenced")
@@ -203,6 +211,14 @@ def _silenced_cell(values: list, seeds: int) -> str:
     return _fmt(values)
 
 
+def _params_cell(values: dict, which: str) -> str:
+    """Parameters in use, and the dense tensors' size where growth keeps entries at zero."""
+    cell = _fmt(values[f"params_{which}"], 1, 0)
+    if values[f"stored_{which}"] != values[f"params_{which}"]:
+        cell += f" (stored: {_fmt(values[f'stored_{which}'], 1, 0)})"
+    return cell
+
+
 def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
     lines = [spec.note, "", "| Setting | Experiment | Seeds | ACC (%) | BWT (%) | LA (%) "
              "| ACC, later units silenced (%) | Birth gate routing (%) | Params (end) "
@@ -217,7 +233,7 @@ def _growth_section(results: Path, spec: GrowthRows) -> list[str]:
         routing = "–" if None in v["routing"] else _fmt(v["routing"])
         lines.append(f"| {label} | {experiment} | {len(v['acc'])} | {_fmt(v['acc'])} | "
                      f"{_fmt(v['bwt'])} | {_fmt(v['la'])} | {silenced} | {routing} | "
-                     f"{_fmt(v['params_end'], 1, 0)} | {_fmt(v['params_mean'], 1, 0)} |")
+                     f"{_params_cell(v, 'end')} | {_params_cell(v, 'mean')} |")
     return lines + [""]
 
 

@@ -38,6 +38,9 @@ def run_metrics(state: dict, events: list[dict], memory: dict, *, strategy: str,
         "forgetting": M.forgetting(R), "la": M.learning_accuracy(R),
         "gift_at_growth": M.gift_at_growth(gifts), "n_growth_events": len(events),
         "params_start": state["params_start"], "params_end": params_end,
+        # less the entries growth keeps at zero (growth in blocks, sparse init); runs of 0.2
+        # did not record it
+        "params_end_in_use": timeline[-1].get("params_in_use", params_end),
         "param_overhead": M.parameter_overhead(state["params_start"], params_end),
         "train_time_s": sum(t["train_time_s"] for t in timeline),
         "eval_time_s": sum(t["eval_time_s"] for t in timeline),
@@ -75,10 +78,12 @@ def write_run_files(out: Path, *, config: dict, state: dict, events: list[dict],
     timings = sorted({k for t in state["timeline"] for k in t["timings"]})
     # runs checkpointed by runners before 'protection' was recorded lack it: blank cells
     protected = sorted({k for t in state["timeline"] for k in t.get("protection", {})})
-    header = ["experience", "seen_avg_acc", "avg_acc", "params", "train_time_s", "eval_time_s",
+    header = ["experience", "seen_avg_acc", "avg_acc", "params", "params_in_use",
+              "train_time_s", "eval_time_s",
               "growth_events", *[f"time_{k}_s" for k in timings], *[f"width/{k}" for k in widths],
               *protected]
-    rows = [[t["experience"], t["seen_avg_acc"], t["avg_acc"], t["params"], t["train_time_s"],
+    rows = [[t["experience"], t["seen_avg_acc"], t["avg_acc"], t["params"],
+             t.get("params_in_use", t["params"]), t["train_time_s"],
              t["eval_time_s"], t["growth_events"], *[t["timings"].get(k, "") for k in timings],
              *[t["widths"].get(k, "") for k in widths],
              *[t.get("protection", {}).get(k, "") for k in protected]]

@@ -382,6 +382,8 @@ def run_one(plan: Plan, strategy_name: str, seed: int, *, wandb_mode: str = "dis
             trained = n - 1 if base == "joint" else i
             entry = {"experience": trained, "seen_avg_acc": metrics.seen_accuracy(row, trained),
                      "avg_acc": sum(row) / n, "params": count_parameters(model),
+                     "params_in_use": count_parameters(model)
+                     - sum(g.zeros for g in growth_parts(plugins)),
                      "train_time_s": train_time, "eval_time_s": eval_time,
                      "train_iterations": int(strategy.clock.train_iterations),
                      "growth_events": len(events), "timings": timings,

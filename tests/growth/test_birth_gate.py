@@ -29,13 +29,13 @@ def test_zero_beyond_takes_one_start_or_one_per_sample():
     assert out[0].sum() == 4 and out[1].sum() == 12 and out[0, 0].sum() == 4
 
 
-def _grown(make):
+def _grown(make, blocks=False):
     """(model grown by two events, the gate recording three 'experiences', inputs of each)."""
     model = settle(make()).eval()
     x = image_input(model)
     grower = Grower(model, example=x)
     generator = torch.Generator().manual_seed(0)
-    gate, models = BirthGate(), []
+    gate, models = BirthGate(blocks=blocks), []
     inputs = [x + 10.0 * k for k in range(3)]   # far apart: each is nearest its own prototype
     for k in range(3):
         if k:
@@ -60,6 +60,40 @@ def test_each_input_sees_the_model_as_it_was_at_its_experience(make):
         expected = torch.cat([models[0](mixed[:1]), models[2](mixed[1:2]),
                               models[1](mixed[2:])])
         torch.testing.assert_close(model(mixed), expected, rtol=1e-5, atol=1e-6)
+
+
+def _kept(model, grower, keep):
+    """``model``'s output function with each producer's units outside ``keep[producer]`` (a
+    list of unit indices) silenced: their outgoing weights zeroed on a copy."""
+    silent = copy.deepcopy(model)
+    with torch.no_grad():
+        for pair in grower.pairs:
+            weight = silent.get_submodule(pair.consumer).weight
+            drop = torch.ones(weight.shape[1] // pair.spatial, dtype=torch.bool)
+            drop[keep[pair.producer]] = False
+            weight[:, drop.repeat_interleave(pair.spatial)] = 0
+    return silent
+
+
+def test_with_blocks_each_input_sees_its_experiences_block_alone():
+    """Experience 0: the initial units; experience k: the block grown in k; in training, the
+    experience given: everything grown since the last record."""
+    model, grower, gate, inputs, _ = _grown(mlp, blocks=True)
+    initial = {name: w for name, w in gate.widths[0].items()}
+    own = [{p: list(range(n)) for p, n in initial.items()},
+           {p: [n, n + 1] for p, n in initial.items()},
+           {p: [n + 2, n + 3] for p, n in initial.items()}]
+    with torch.no_grad():   # the expectations before any hook is on the model
+        expected = [_kept(model, grower, own[k])(x) for k, x in enumerate(inputs)]
+        in_training = _kept(model, grower, own[2])(inputs[0])
+        gate.attach(model)
+        for k, x in enumerate(inputs):
+            torch.testing.assert_close(model(x), expected[k], rtol=1e-5, atol=1e-6)
+        gate.detach()
+        gate.attach(model, training=2)
+        model.train()   # judged by the experience given, not by the input
+        torch.testing.assert_close(model(inputs[0]), in_training, rtol=1e-5, atol=1e-6)
+        assert (in_training - expected[0]).abs().max() > 1e-4
 
 
 def test_the_gate_is_off_in_train_mode_and_after_detach():

@@ -32,3 +32,46 @@ def test_a_grown_mlp_never_exceeds_its_budget_and_spends_it_over_the_stream():
     assert sizes[-1] > 0.9 * 3 * initial
     with pytest.raises(ConfigError, match="budget must be a positive number"):
         SparseGrowPlugin(budget=-2)
+
+
+def test_blocks_keep_their_zeros_lock_their_rows_and_count_only_what_can_be_non_zero():
+    """lateral: false. Every growth event's block trains during its experience and is then
+    bit-identical through the later ones; its structural zeros stay exactly zero; the budget
+    counts the model's parameters less those zeros, and the blocks buy more units than dense
+    growth within the same budget."""
+    stream = synthetic_stream(n_experiences=4)
+    grown = {}
+    for lateral in (True, False):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 16),
+                              nn.ReLU(), nn.Linear(16, 4))
+        initial = count_parameters(model)
+        sg = SparseGrowPlugin(budget=3.0, growth={"units": 40, "lateral": lateral})
+        strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+                         train_mb_size=32, train_epochs=1, plugins=[sg],
+                         evaluator=quiet_evaluator())
+        snapshots = []
+        for experience in stream.train_stream:
+            strategy.train(experience)
+            snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+            in_use = sg.growth.parameters_in_use(model)
+            assert in_use <= 3 * initial
+        grown[lateral] = model[3].weight.shape[0]
+        if lateral:
+            assert in_use == count_parameters(model)
+            continue
+        zero = (model[3].weight == 0).sum().item()
+        assert count_parameters(model) - in_use == zero > 0   # fc2's pattern, nothing else
+        w2 = model[3].weight
+        starts = [e["widths"]["3"] for e in sg.growth.history]   # fc2's width after each event
+        # a block trained in its experience, then never moved (bit-identical) in the later ones
+        first_block = slice(16, starts[0])
+        assert not torch.equal(snapshots[1]["3.weight"][first_block],
+                               w2.new_zeros(w2[first_block].shape))
+        then = snapshots[1]["3.weight"][first_block]
+        for later in snapshots[2:]:
+            assert torch.equal(later["3.weight"][first_block, :then.shape[1]], then)
+            assert not later["3.weight"][first_block, then.shape[1]:].any()   # later blocks
+            assert torch.equal(later["1.weight"][16:starts[0]],
+                               snapshots[1]["1.weight"][16:starts[0]])
+    assert grown[False] > grown[True]

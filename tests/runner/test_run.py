@@ -133,29 +133,33 @@ def _comparable(metrics):
             if "time" not in k and k not in ("memory", "plugin_timings_s")}
 
 
-# sparsegrow: grown shapes, masks and optimizer moments; the others: Avalanche's plugins, whose
+# sparsegrow: grown shapes, masks and optimizer moments (sparsegrow_blocks: with the blocks'
+# structural zeros, their count and the locked rows); the others: Avalanche's plugins, whose
 # state (replay buffer, EWC importances, LwF's previous model, SI's trajectories) is checkpointed
 # as their attributes; cumulative: the concatenated dataset of Avalanche's Cumulative, rebuilt;
 # der, er_ace, er_aml: the template's own replay buffer (DER's with the stored logits); agem, mir:
 # their buffers, their memory samplers (iterators) made again at the resume; generative_replay:
 # its generator (a VAE for MNIST's shape) with its optimizer's moments and the replay flags.
-_SMALL_MIR = {"name": "mir", "preset": "mir",
-              "plugins": {"mir": {"subsample": 16, "batch_size_mem": 8}}}
+_CUSTOM = {"mir": {"name": "mir", "preset": "mir",
+                   "plugins": {"mir": {"subsample": 16, "batch_size_mem": 8}}},
+           "sparsegrow_blocks": {"name": "sparsegrow_blocks", "preset": "sparsegrow",
+                                 "plugins": {"sparsegrow": {"growth": {"lateral": False}}}}}
+_LENGTH = {"sparsegrow_blocks": 4}
 _STREAMS = {  # MIR replays classes absent from the experience's last minibatch: new classes
     "mir": {"scenario": "class", "n_classes": 2}, "generative_replay": {"image_shape": [1, 28, 28]}}
 
 
 @pytest.mark.parametrize("strategy, share", [
-    ("sparsegrow", False), ("replay_ewc", False), ("lwf", False), ("si", False),
-    ("cumulative", False), ("der", False), ("er_ace", False), ("er_aml", False), ("agem", False),
-    ("mir", False), ("generative_replay", False),
+    ("sparsegrow", False), ("sparsegrow_blocks", False), ("replay_ewc", False), ("lwf", False),
+    ("si", False), ("cumulative", False), ("der", False), ("er_ace", False), ("er_aml", False),
+    ("agem", False), ("mir", False), ("generative_replay", False),
     ("replay_ewc", True),   # the replay buffer's data as references to the rebuilt benchmark
 ])
 def test_kill_and_resume_gives_identical_results(make_experiment, monkeypatch, strategy, share):
     if share:   # the synthetic stream's tensors are small: share all of them
         monkeypatch.setattr(shared_arrays, "MIN_BYTES", 0)
     plan = load_experiment(make_experiment(
-        strategies=[_SMALL_MIR if strategy == "mir" else strategy], n_experiences=3,
+        strategies=[_CUSTOM.get(strategy, strategy)], n_experiences=_LENGTH.get(strategy, 3),
         benchmark=_STREAMS.get(strategy)))
     reference, _ = run_one(plan, strategy, 0)
     expected = _snapshot(reference)
@@ -163,8 +167,9 @@ def test_kill_and_resume_gives_identical_results(make_experiment, monkeypatch, s
     for path in reference.iterdir():
         path.unlink()
 
-    # killed after experience 1, then again after experience 2 of 3 (a resumed run resumes)
-    for kill_after in ("0", "1"):
+    # killed after experience 1, then again after experience 2 (a resumed run resumes); blocks:
+    # after experience 3 of 4, once a second block has structural zeros
+    for kill_after in ("0", "2" if strategy == "sparsegrow_blocks" else "1"):
         monkeypatch.setenv(FAIL_AFTER_ENV, kill_after)
         with pytest.raises(SimulatedKill):
             run_one(plan, strategy, 0)
@@ -178,7 +183,7 @@ def test_kill_and_resume_gives_identical_results(make_experiment, monkeypatch, s
     assert resumed["config.yaml"] == expected["config.yaml"]
     assert _comparable(json.loads((folder / "metrics.json").read_text())) \
         == _comparable(expected_metrics)
-    if strategy == "sparsegrow":
+    if strategy.startswith("sparsegrow"):
         assert json.loads(expected["events.json"])   # growth happened after the resume point
 
 
