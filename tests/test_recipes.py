@@ -18,6 +18,7 @@ SETTINGS = {
     "growth.free_new_units": lambda p: p.freezing.free_new_units,
     "growth.grow_at": lambda p: p.growth.grow_at,
     "growth.units": lambda p: p.growth.units,
+    "growth.lateral": lambda p: p.growth.lateral,
     "subspace_energy": lambda p: p.freezing.subspace.energy,
     "protection.project_every": lambda p: p.freezing.project_every,
 }
@@ -114,7 +115,7 @@ def test_an_unknown_option_of_a_group_is_one_line_naming_group_option_and_the_va
 def test_an_unknown_recipe_lists_the_recipes():
     with pytest.raises(ConfigError, match=r"^unknown recipe 'progresive': choose one of "
                                           r"default, late, lwf, replay, replay_progressive, "
-                                          r"strict, progressive$"):
+                                          r"strict, blocks, progressive$"):
         recipes.get("progresive")
 
 

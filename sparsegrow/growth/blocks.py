@@ -2,8 +2,8 @@
 
 Dense widening connects a new unit of a layer to every unit of the layer below, and every unit
 of the layer above to it, so the weights a block of ``m`` units adds grow with the width already
-grown: on Permuted MNIST 50 the 2×50 MLP's 800,000-parameter budget shrank its blocks from 20 to
-9 units (RESULTS.md table 7c). In a block, the new units of a layer read only the new units of
+grown: on Permuted MNIST 50 the 2×50 MLP's 800,000-parameter budget shrank its blocks from 16 to
+8 units (RESULTS.md table 7c). In a block, the new units of a layer read only the new units of
 the layer below grown in the same event (the first grown layer reads its whole input), and no
 older unit of a grown layer reads them; the output layer, which no growth widens, reads every
 unit. A block then costs the same at every event, and its weights outside that pattern are
@@ -13,6 +13,9 @@ A block is meant to serve the experience it was grown in, alone: the birth gate 
 (:class:`sparsegrow.growth.birth_gate.BirthGate`) sends each input to the block of its nearest
 experience (the initial units for the first), and the block is locked (bit-identical) once its
 experience ends. What several experiences then share is the output layer, under the protection.
+The growth event runs with that gate on, so its measuring pass reaches no new unit (the block is
+not there yet) and gives the new units no gradient: the on-data initialisation then falls back
+to random orthonormal rows, and :func:`init_blocks` draws the weights between a block's layers.
 
 Plain PyTorch, no Avalanche.
 """

@@ -155,6 +155,10 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         if not lateral and op != "widen":
             raise ConfigError(f"lateral: false grows blocks of units, which only op widen adds "
                               f"(op is {op!r})")
+        if not lateral and units is None:
+            # the gate keeps the measuring pass to the block being learned, absent before growth
+            raise ConfigError("lateral: false grows blocks of a fixed size: set units (the "
+                              "data-driven size would be measured where no block is yet)")
         self.lateral = lateral
         self.seed = seed
         self.protection = None          # set by SparseGrowPlugin, or found in before_training

@@ -529,13 +529,17 @@ def _default_growth_target_rows(row) -> list[str]:
                            (ga - na >= 0.03 and gl >= nl) if known else None,
                            f"ACC {100 * ga:.2f}% vs {100 * na:.2f}%, LA {100 * gl:.2f}% vs "
                            f"{100 * nl:.2f}%" if known else "–"))
-    b = row("growth_permuted_mnist_50_budget", "sparsegrow_budget_800k")
+    dense = row("growth_permuted_mnist_50_budget", "sparsegrow_budget_800k")
+    b = row("growth_permuted_mnist_50_budget", "sparsegrow_budget_800k_blocks")
     ba, bp = _mean(b["acc"]), max(b["params_end"], default=None)
+    da = _mean(dense["acc"])
     rows.append(_check(f"Permuted MNIST 50, MLP 2×50: ACC ≥ 85% within a budget of "
                        f"{BUDGET_TARGET:,} parameters",
                        None if ba is None else ba >= 0.85 and bp <= BUDGET_TARGET,
                        "–" if ba is None else f"{100 * ba:.2f}% ({len(b['acc'])} seeds), "
-                       f"{bp:,.0f} parameters at the end"))
+                       f"growing in blocks, {bp:,.0f} parameters in use at the end "
+                       f"({max(b['stored_end']):,.0f} stored with the blocks' zeros)"
+                       + ("" if da is None else f"; dense growth {100 * da:.2f}%")))
     return rows
 
 

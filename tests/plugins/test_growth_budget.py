@@ -1,5 +1,7 @@
 """SparseGrowPlugin(budget=...): the model stays within its parameter budget."""
 
+import re
+
 import pytest
 import torch
 from avalanche.training import Naive
@@ -75,3 +77,16 @@ def test_blocks_keep_their_zeros_lock_their_rows_and_count_only_what_can_be_non_
             assert torch.equal(later["1.weight"][16:starts[0]],
                                snapshots[1]["1.weight"][16:starts[0]])
     assert grown[False] > grown[True]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"op": "deepen", "init": "random", "lateral": False},
+     "lateral: false grows blocks of units, which only op widen adds (op is 'deepen')"),
+    ({"units": None, "lateral": False}, "lateral: false grows blocks of a fixed size: set units"),
+    ({"units": 4, "lateral": "no"}, "lateral must be true or false, got 'no'"),
+])
+def test_blocks_refuse_what_they_cannot_grow_in_one_line(kwargs, message):
+    from sparsegrow.plugins import GrowthPlugin
+
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+        GrowthPlugin(**kwargs)

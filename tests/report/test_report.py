@@ -176,13 +176,20 @@ def test_growth_table_shows_the_silenced_accuracy_where_every_seed_measured_it(t
     assert f"{row}85.00 ± 1.41 | 99.50 ± 0.71 | 10 ± 0 | 10 ± 0 |" in text   # the gated row
 
 
-def _growth_run(results, experiment, strategy, seed, acc, la, params):
+def _growth_run(results, experiment, strategy, seed, acc, la, params, in_use=None):
+    """A finished run's files; ``in_use``: parameters in use after each experience (growth in
+    blocks), absent from runs of 0.2."""
     run = results / experiment / strategy / f"seed{seed}"
     run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps(
-        {"acc": acc, "bwt": -0.05, "la": la, "params_end": params[-1]}))
-    (run / "timeline.csv").write_text(
-        "experience,params\n" + "".join(f"{i},{p}\n" for i, p in enumerate(params)))
+    metrics = {"acc": acc, "bwt": -0.05, "la": la, "params_end": params[-1]}
+    if in_use is None:
+        timeline = "experience,params\n" + "".join(f"{i},{p}\n" for i, p in enumerate(params))
+    else:
+        metrics["params_end_in_use"] = in_use[-1]
+        timeline = "experience,params,params_in_use\n" + "".join(
+            f"{i},{p},{u}\n" for i, (p, u) in enumerate(zip(params, in_use)))
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "timeline.csv").write_text(timeline)
 
 
 def test_growth_targets_compare_growth_with_no_growth_and_the_final_width(tmp_path):
@@ -307,13 +314,20 @@ def test_default_growth_and_budget_targets(tmp_path):
         _growth_run(results, "default_growth_rotated_mnist_10", "sparsegrow_no_growth", seed,
                     0.70, 0.80, [100, 100])
         _growth_run(results, "growth_permuted_mnist_50_budget", "sparsegrow_budget_800k", seed,
-                    0.84 + 0.02 * seed, 0.87, [100, 790_000 + 20_000 * seed])
+                    0.82, 0.87, [100, 790_000])
+        _growth_run(results, "growth_permuted_mnist_50_budget", "sparsegrow_budget_800k_blocks",
+                    seed, 0.84 + 0.02 * seed, 0.87, [100, 1_500_000],
+                    in_use=[100, 790_000 + 20_000 * seed])
     text = build_report(results, tmp_path / "RESULTS.md")
     assert ("| Permuted MNIST 20, MLP 2×50: SparseGrowPlugin() beats growth: false by ≥ 3 points "
             "ACC, LA at least as high | **met** | ACC 89.00% vs 75.00%, LA 91.00% vs 90.00% |"
             ) in text
     assert ("| Rotated MNIST 10° steps, MLP 2×50: SparseGrowPlugin() beats growth: false by ≥ 3 "
             "points ACC, LA at least as high | **not met** | ACC 72.50% vs 70.00%") in text
-    # 85% on average, but one seed ended above the budget (the largest end counts)
+    # 85% on average, but one seed ended above the budget (the largest end in use counts)
     assert ("| Permuted MNIST 50, MLP 2×50: ACC ≥ 85% within a budget of 800,000 parameters | "
-            "**not met** | 85.00% (2 seeds), 810,000 parameters at the end |") in text
+            "**not met** | 85.00% (2 seeds), growing in blocks, 810,000 parameters in use at the "
+            "end (1,500,000 stored with the blocks' zeros); dense growth 82.00% |") in text
+    # table 7c: parameters in use, the stored tensors' size beside, at the end and on average
+    assert ("| 800000 ± 14142 (stored: 1500000 ± 0) | 400050 ± 7071 (stored: 750050 ± 0) |"
+            in text)
