@@ -421,8 +421,9 @@ SECTIONS = [
           "costs the same at every event (18 or 19 units per layer, where the dense block "
           "shrinks from 16 to 8). Forgetting vanishes (BWT -0.21) while each experience "
           "keeps a block's room to learn (LA 86.66): ACC 86.46, 799,409 parameters in use "
-          "(1,737,735 stored with the zeros). It went to the test split (table 7c). It is the only setting this "
-          "round ran: blocks were not compared with dense growth on this split."),
+          "(1,737,735 stored with the zeros). It went to the test split (table 7c). It is "
+          "the only setting this round ran: blocks were not compared with dense growth on "
+          "this split."),
     GrowthRows(
         "7c. The defaults: growth that pays on every kind of stream",
         (("Permuted MNIST 20, MLP 2×50: SparseGrowPlugin() (the gate arms)",
