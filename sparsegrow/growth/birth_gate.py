@@ -165,7 +165,7 @@ class BirthGate:
 
     def load_state_dict(self, state: dict) -> None:
         self.detach()
-        self.blocks = state.get("blocks", False)   # absent before 0.3
+        self.blocks = state.get("blocks", False)   # absent from older checkpoints
         self.prototypes = list(state["prototypes"])
         self.widths = list(state["widths"])
         self.routing = list(state.get("routing", []))   # absent from checkpoints of 0.1

@@ -529,7 +529,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self.timings = dict(state["timings"])
         self._experiences = state["experiences"]
         self._initial_params = state.get("initial_params")
-        self._initial_widths = state.get("initial_widths")   # absent before 0.3
+        self._initial_widths = state.get("initial_widths")   # absent from older checkpoints
         self._zeros = state.get("zeros", 0)
         self._pins.load_state_dict(state["pins"])
         self._auto_layers = state["auto_layers"]
