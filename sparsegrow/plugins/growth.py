@@ -174,7 +174,6 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._auto_layers: list[str] | None = None
         self._initial_params: int | None = None   # the model's size when training began
         self._initial_widths: dict[str, int] | None = None   # grown layers' widths, blocks only
-        self._zeros = 0   # entries kept at zero (sparse init, blocks): not parameters
         if birth_gate not in (True, False, "auto"):
             raise ConfigError(f"birth_gate must be true, false or 'auto', got {birth_gate!r}")
         self.gate = BirthGate(blocks=not lateral) if birth_gate else None
@@ -326,17 +325,20 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
                 with torch.no_grad():
                     params[name].masked_fill_(zero, 0.0)
                 zeros[name] = zeros[name] | zero if name in zeros else zero
-        self._zeros += sum(int(zero.sum()) for zero in zeros.values())
         return zeros
+
+    def _locks(self) -> ParamLocks:
+        """Where growth's pins and locked blocks are kept: the protection's locks, or its own."""
+        return self.protection.locks if self.protection is not None else self._pins
 
     @property
     def zeros(self) -> int:
         """Entries growth keeps at exactly zero (sparse init, blocks): not parameters."""
-        return self._zeros
+        return sum(int(pinned.sum()) for pinned in self._locks().pinned.values())
 
     def parameters_in_use(self, model) -> int:
         """The model's parameters less :attr:`zeros`: what the budget counts."""
-        return count_parameters(model) - self._zeros
+        return count_parameters(model) - self.zeros
 
     def _within_budget(self, strategy, grower, sizes: dict[str, int]) -> dict[str, int]:
         """``sizes`` scaled down so this event adds at most its share of the budget left."""
@@ -410,7 +412,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
             # a new model (GDumb): analysed afresh, nothing grown on the old one applies
             # (the rules are in :mod:`sparsegrow.plugins.replaced`)
             self._grower, self._pins, self._auto_layers = None, ParamLocks(), None
-            self._initial_widths, self._zeros = None, 0
+            self._initial_widths = None
             if self.gate is not None:
                 self.gate = BirthGate(blocks=not self.lateral)
         else:
@@ -484,8 +486,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
 
     def _lock_blocks(self, strategy) -> None:
         """Lock every block's rows (this experience's block is done learning)."""
-        locks = self.protection.locks if self.protection is not None else self._pins
-        params = dict(strategy.model.named_parameters())
+        locks, params = self._locks(), dict(strategy.model.named_parameters())
         pairs = self._grower_for(strategy).pairs
         for name, rows in block_rows(strategy.model, pairs, self._initial_widths).items():
             locks.lock(name, params[name], rows)
@@ -520,7 +521,7 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         return {"history": list(self.history), "timings": dict(self.timings),
                 "experiences": self._experiences, "pins": self._pins.state_dict(),
                 "initial_params": self._initial_params,
-                "initial_widths": self._initial_widths, "zeros": self._zeros,
+                "initial_widths": self._initial_widths,
                 "auto_layers": self._auto_layers, "gate_auto": self._gate_auto,
                 "gate": self.gate.state_dict() if self.gate is not None else None}
 
@@ -530,7 +531,6 @@ class GrowthPlugin(SupervisedPlugin, supports_distributed=False):
         self._experiences = state["experiences"]
         self._initial_params = state.get("initial_params")
         self._initial_widths = state.get("initial_widths")   # absent from older checkpoints
-        self._zeros = state.get("zeros", 0)
         self._pins.load_state_dict(state["pins"])
         self._auto_layers = state["auto_layers"]
         self._gate_auto = state.get("gate_auto", False)

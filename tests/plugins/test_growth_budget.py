@@ -13,18 +13,23 @@ from sparsegrow.growth import count_parameters
 from sparsegrow.plugins import SparseGrowPlugin
 
 
+def _mlp_trained_with(sg):
+    """A 2×16 MLP (seeded) and a Naive strategy training it with ``sg``."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 16),
+                          nn.ReLU(), nn.Linear(16, 4))
+    return model, Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+                        train_mb_size=32, train_epochs=1, plugins=[sg],
+                        evaluator=quiet_evaluator())
+
+
 def test_a_grown_mlp_never_exceeds_its_budget_and_spends_it_over_the_stream():
     """Plugin level: every experience grows (the data asks for more than its share), the model
     stays within the budget, and the last experience reaches close to it."""
     stream = synthetic_stream(n_experiences=4)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 16),
-                          nn.ReLU(), nn.Linear(16, 4))
-    initial = count_parameters(model)
     sg = SparseGrowPlugin(budget=3.0, growth={"units": 40, "grow_at": 0.0})
-    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-                     train_mb_size=32, train_epochs=1, plugins=[sg],
-                     evaluator=quiet_evaluator())
+    model, strategy = _mlp_trained_with(sg)
+    initial = count_parameters(model)
     sizes = []
     for experience in stream.train_stream:
         strategy.train(experience)
@@ -44,14 +49,9 @@ def test_blocks_keep_their_zeros_lock_their_rows_and_count_only_what_can_be_non_
     stream = synthetic_stream(n_experiences=4)
     grown = {}
     for lateral in (True, False):
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 16),
-                              nn.ReLU(), nn.Linear(16, 4))
-        initial = count_parameters(model)
         sg = SparseGrowPlugin(budget=3.0, growth={"units": 40, "lateral": lateral})
-        strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-                         train_mb_size=32, train_epochs=1, plugins=[sg],
-                         evaluator=quiet_evaluator())
+        model, strategy = _mlp_trained_with(sg)
+        initial = count_parameters(model)
         snapshots = []
         for experience in stream.train_stream:
             strategy.train(experience)
