@@ -318,6 +318,8 @@ def test_default_growth_and_budget_targets(tmp_path):
         _growth_run(results, "growth_permuted_mnist_50_budget", "sparsegrow_budget_800k_blocks",
                     seed, 0.84 + 0.02 * seed, 0.87, [100, 1_500_000],
                     in_use=[100, 790_000 + 20_000 * seed])
+        _growth_run(results, "growth_permuted_mnist_50_budget_fixed", "sparsegrow_no_growth",
+                    seed, 0.69, 0.89, [798_090, 798_090])
     text = build_report(results, tmp_path / "RESULTS.md")
     assert ("| Permuted MNIST 20, MLP 2×50: SparseGrowPlugin() beats growth: false by ≥ 3 points "
             "ACC, LA at least as high | **met** | ACC 89.00% vs 75.00%, LA 91.00% vs 90.00% |"
@@ -327,7 +329,8 @@ def test_default_growth_and_budget_targets(tmp_path):
     # 85% on average, but one seed ended above the budget (the largest end in use counts)
     assert ("| Permuted MNIST 50, MLP 2×50: ACC ≥ 85% within a budget of 800,000 parameters | "
             "**not met** | 85.00% (2 seeds), growing in blocks, 810,000 parameters in use at the "
-            "end (1,500,000 stored with the blocks' zeros); dense growth 82.00% |") in text
+            "end (1,500,000 stored with the blocks' zeros); dense growth 82.00%; a fixed model "
+            "of the budget's size 69.00% |") in text  # the fixed model of the mean: not run
     # table 7c: parameters in use, the stored tensors' size beside, at the end and on average
     assert ("| 800000 ± 14142 (stored: 1500000 ± 0) | 400050 ± 7071 (stored: 750050 ± 0) |"
             in text)
