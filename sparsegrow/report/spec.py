@@ -510,7 +510,9 @@ SECTIONS = [
         "far more (BWT -20.20); 2×363 (420,727: the blocks' mean count in use over the stream) "
         "forgets more still (BWT -23.29, ACC 65.85); 2×979 (1,737,735: the blocks' final "
         "width, the size of their stored tensors) forgets less (BWT -18.29) and still ends "
-        "13.84 points below them (ACC 72.05)."),
+        "13.84 points below them (ACC 72.05). The 2×580 is also within 1% of the mean count "
+        "of the progressive recipe's row without a budget (804,750), which it trails by 15.53 "
+        "points."),
     Routing("7d. The birth gate's judge on each stream (training inputs)",
             "routing/routing.json",
             "`sparsegrow bench routing`: each stream's training experiences recorded in a birth "

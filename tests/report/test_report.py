@@ -330,7 +330,7 @@ def test_default_growth_and_budget_targets(tmp_path):
     assert ("| Permuted MNIST 50, MLP 2×50: ACC ≥ 85% within a budget of 800,000 parameters | "
             "**not met** | 85.00% (2 seeds), growing in blocks, 810,000 parameters in use at the "
             "end (1,500,000 stored with the blocks' zeros); dense growth 82.00%; a fixed model "
-            "of the budget's size 69.00% |") in text  # the fixed model of the mean: not run
+            "of the budget's size 69.00% |") in text  # the other fixed models: not run here
     # table 7c: parameters in use, the stored tensors' size beside, at the end and on average
     assert ("| 800000 ± 14142 (stored: 1500000 ± 0) | 400050 ± 7071 (stored: 750050 ± 0) |"
             in text)
