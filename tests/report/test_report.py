@@ -178,7 +178,7 @@ def test_growth_table_shows_the_silenced_accuracy_where_every_seed_measured_it(t
 
 def _growth_run(results, experiment, strategy, seed, acc, la, params, in_use=None):
     """A finished run's files; ``in_use``: parameters in use after each experience (growth in
-    blocks), absent from runs of 0.2."""
+    blocks), absent from runs made before the runner recorded it."""
     run = results / experiment / strategy / f"seed{seed}"
     run.mkdir(parents=True)
     metrics = {"acc": acc, "bwt": -0.05, "la": la, "params_end": params[-1]}
